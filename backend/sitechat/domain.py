@@ -1,0 +1,105 @@
+"""Plain records that cross layers. Storage returns these, never ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+MessageRole = Literal["user", "assistant"]
+MessageStatus = Literal["complete", "streaming", "interrupted", "failed"]
+DocumentStatus = Literal["queued", "running", "done", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    org_id: str
+    prefix: str  # the visible start of the key, e.g. "sck_3fA9"
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatbotConfig:
+    """Everything the public path needs about a chatbot; cached as a whole."""
+
+    id: str
+    org_id: str
+    name: str
+    system_prompt: str = ""
+    provider: str | None = None  # None: the deployment's default provider
+    model: str | None = None
+    temperature: float = 0.2
+    max_tokens: int | None = None
+    greeting: str = "Hi! How can I help?"
+    starter_questions: tuple[str, ...] = ()
+    theme: dict[str, Any] = field(default_factory=dict)
+    fallback_message: str = (
+        "I don't know that yet; the documents I was given don't cover it. "
+        "Please rephrase, or contact the site's owner."
+    )
+    allowed_origins: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)  # rate limits, budgets, flags
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def public_dict(self) -> dict[str, Any]:
+        """The fields a visitor's browser may see."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "greeting": self.greeting,
+            "starter_questions": list(self.starter_questions),
+            "theme": dict(self.theme),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    chatbot_id: str
+    session_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    conversation_id: str
+    role: MessageRole
+    content: str
+    status: MessageStatus
+    created_at: datetime
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    context_quality: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    # Milliseconds from the request to the first token; None for user messages.
+    ttft_ms: float | None = None
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    id: str
+    chatbot_id: str
+    title: str
+    url: str | None
+    source_type: str  # "text", "markdown", "html", "pdf", "url"
+    content_hash: str
+    status: DocumentStatus
+    chunk_count: int
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+    metadata: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,61 @@
+"""The vector store interface. Two adapters implement it: Qdrant Edge in-process (the
+embedded default) and a Qdrant server through ``AsyncQdrantClient``. One contract suite
+(``tests/retrieval/test_vector_store_contract.py``) runs against both.
+
+Tenant safety lives here: every read and delete is scoped by ``chatbot_id`` through one
+filter-building function in each adapter; nothing can search without a chatbot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One indexed passage of a document."""
+
+    id: str  # UUID string, stable for (document_id, position, content)
+    chatbot_id: str
+    document_id: str
+    position: int  # order within its document
+    text: str
+    title: str
+    url: str | None = None
+    heading_path: tuple[str, ...] = ()
+    token_count: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def heading(self) -> str | None:
+        return " > ".join(self.heading_path) if self.heading_path else None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredChunk:
+    chunk: Chunk
+    score: float
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    async def start(self) -> None:
+        """Open or create the collection/shard and its indexes. Idempotent."""
+
+    async def upsert(self, chunks: Sequence[Chunk]) -> None: ...
+
+    async def delete_document(self, chatbot_id: str, document_id: str) -> None: ...
+
+    async def delete_chatbot(self, chatbot_id: str) -> None: ...
+
+    async def search(self, chatbot_id: str, query: str, limit: int) -> list[ScoredChunk]:
+        """Best chunks of this chatbot for ``query``, best first. Never another chatbot's."""
+
+    async def count(self, chatbot_id: str) -> int: ...
+
+    async def ping(self) -> bool:
+        """True when the store can serve queries (readiness)."""
+
+    async def close(self) -> None: ...
