@@ -99,6 +99,7 @@ class ErrorEvent:
     request_id: str | None = None
     message_id: str | None = None
     partial: bool = False  # a partial answer was stored, marked interrupted
+    status: int = 500  # the HTTP status the non-streaming endpoint answers with; not sent
     extra: dict[str, Any] = field(default_factory=dict)
     type: str = "error"
 

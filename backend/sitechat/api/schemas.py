@@ -1,0 +1,74 @@
+"""Request and response bodies of the public API (Pydantic at the edge)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CHATBOT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+
+
+class ChatBody(BaseModel):
+    # Strict: a number is not a message. Unknown fields are ignored so that clients which
+    # send extra context keep working.
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    message: str = Field(min_length=1, examples=["How do I embed the widget?"])
+    chatbot_id: str = Field(pattern=CHATBOT_ID_PATTERN, examples=["demo"])
+    session_id: str | None = Field(default=None, pattern=SESSION_ID_PATTERN)
+
+
+class SourceOut(BaseModel):
+    number: int
+    chunk_id: str
+    document_id: str
+    title: str
+    url: str | None
+    heading: str | None
+    snippet: str
+    score: float
+
+
+class ChatAnswer(BaseModel):
+    """The non-streaming outcome: the fields of the stream's ``complete`` event."""
+
+    type: Literal["complete"] = "complete"
+    content: str
+    done: bool = True
+    sources: list[SourceOut]
+    context_quality: dict[str, Any]
+    usage: dict[str, Any]
+    message_id: str
+    session_id: str
+    fallback: bool = False
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="What is wrong, safe to show to a visitor.")
+    code: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class PublicChatbotConfig(BaseModel):
+    id: str
+    name: str
+    greeting: str
+    starter_questions: list[str]
+    theme: dict[str, Any]
+
+
+class PublicMessage(BaseModel):
+    id: str
+    role: Literal["user", "assistant"]
+    content: str
+    status: str
+    sources: list[dict[str, Any]]
+    created_at: str
+
+
+class SessionMessages(BaseModel):
+    session_id: str
+    messages: list[PublicMessage]

@@ -1,0 +1,408 @@
+"""The chat pipeline: one visitor message in, a stream of domain events out. No HTTP here.
+
+A turn has two phases, so that every request error is known before a stream starts:
+
+1. ``open_turn`` validates, loads the chatbot config (cached), gets or creates the
+   conversation and saves the user message *before* anything is generated;
+2. ``stream`` yields ``start``, ``sources``, ``token``... and ends with ``complete`` or
+   ``error``. It saves the assistant message as it ends: complete, failed, or interrupted
+   with the partial answer (model failure mid-stream, or the consumer going away).
+
+Work that does not depend on each other runs concurrently: the history load, the assistant
+row's creation and, when the message is not a follow-up, the search itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+
+from sitechat.chat.events import (
+    ChatEvent,
+    CompleteEvent,
+    ErrorEvent,
+    SourcesEvent,
+    Source,
+    StartEvent,
+    TokenEvent,
+)
+from sitechat.chat.prompt import build_prompt
+from sitechat.chat.quality import ContextQuality, assess
+from sitechat.chat.query import EnhancedQuery, enhance_query, is_follow_up
+from sitechat.config import Settings
+from sitechat.config_cache import ConfigCache
+from sitechat.domain import ChatbotConfig, Conversation, Message
+from sitechat.errors import (
+    ChatbotNotFound,
+    InvalidInput,
+    ModelError,
+    ModelInterrupted,
+    ModelUnavailable,
+    SitechatError,
+)
+from sitechat.llm.base import ChatModel, ContextPassage, GenerationRequest, TextDelta, Usage
+from sitechat.retrieval.base import ScoredChunk, VectorStore
+from sitechat.storage.repository import Store
+from sitechat.tokens import count_tokens
+
+logger = logging.getLogger(__name__)
+
+SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SNIPPET_CHARS = 240
+
+
+class ModelSource(Protocol):
+    def get(self, provider: str | None) -> ChatModel: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    message: str
+    chatbot_id: str
+    session_id: str | None = None
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatTurn:
+    request: ChatRequest
+    config: ChatbotConfig
+    conversation: Conversation
+    user_message: Message
+    started_at: float  # time.monotonic() when the request arrived
+
+    @property
+    def session_id(self) -> str:
+        return self.conversation.session_id
+
+
+def new_session_id() -> str:
+    return uuid.uuid4().hex
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return f"{cut}…"
+
+
+def to_sources(results: Sequence[ScoredChunk]) -> tuple[Source, ...]:
+    return tuple(
+        Source(
+            number=i,
+            chunk_id=r.chunk.id,
+            document_id=r.chunk.document_id,
+            title=r.chunk.title,
+            url=r.chunk.url,
+            heading=r.chunk.heading,
+            snippet=snippet(r.chunk.text),
+            score=r.score,
+        )
+        for i, r in enumerate(results, start=1)
+    )
+
+
+def to_passages(results: Sequence[ScoredChunk]) -> list[ContextPassage]:
+    passages = []
+    for i, r in enumerate(results, start=1):
+        title = r.chunk.title if not r.chunk.heading else f"{r.chunk.title} — {r.chunk.heading}"
+        passages.append(
+            ContextPassage(number=i, title=title, text=r.chunk.text, url=r.chunk.url, score=r.score)
+        )
+    return passages
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What a turn has produced so far, for saving whatever way it ends."""
+
+    assistant_id: str | None = None
+    parts: list[str] = field(default_factory=list)
+    sources: tuple[Source, ...] = ()
+    quality: ContextQuality | None = None
+    ttft_ms: float | None = None
+    saved: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        vectors: VectorStore,
+        models: ModelSource,
+        configs: ConfigCache,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.vectors = vectors
+        self.models = models
+        self.configs = configs
+        self.settings = settings
+
+    # --- phase 1 -------------------------------------------------------------------------
+
+    async def open_turn(self, request: ChatRequest) -> ChatTurn:
+        started_at = time.monotonic()
+        message = request.message.strip()
+        if not message:
+            raise InvalidInput("The message is empty.")
+        if len(message) > self.settings.max_message_chars:
+            raise InvalidInput(
+                f"The message is longer than {self.settings.max_message_chars} characters."
+            )
+        if request.session_id is not None and not SESSION_ID_PATTERN.match(request.session_id):
+            raise InvalidInput("session_id must be 8 to 64 letters, digits, '-' or '_'.")
+        config = await self.configs.get(request.chatbot_id)
+        if config is None:
+            raise ChatbotNotFound()
+        session_id = request.session_id or new_session_id()
+        conversation = await self.store.get_or_create_conversation(config.id, session_id)
+        user_message = await self.store.add_message(conversation.id, "user", message)
+        return ChatTurn(request, config, conversation, user_message, started_at)
+
+    # --- phase 2 -------------------------------------------------------------------------
+
+    async def stream(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
+        progress = _Progress()
+        request_id = turn.request.request_id
+        try:
+            async for event in self._generate(turn, progress):
+                yield event
+        except ModelError as exc:
+            logger.warning(
+                "model failed: %s (request %s)", exc.__cause__ or exc, request_id, exc_info=exc
+            )
+            interrupted = isinstance(exc, ModelInterrupted) or bool(progress.parts)
+            await self._save_end(
+                progress, "interrupted" if interrupted else "failed", error_code=exc.code
+            )
+            yield self._error(exc, turn, progress, partial=interrupted)
+        except SitechatError as exc:
+            logger.warning("chat turn failed: %r (request %s)", exc, request_id, exc_info=exc)
+            await self._save_end(progress, "interrupted" if progress.parts else "failed",
+                                 error_code=exc.code)
+            yield self._error(exc, turn, progress, partial=bool(progress.parts))
+        except Exception as exc:
+            logger.exception("chat turn crashed (request %s)", request_id)
+            internal = SitechatError()
+            await self._save_end(progress, "interrupted" if progress.parts else "failed",
+                                 error_code=internal.code)
+            yield self._error(internal, turn, progress, partial=bool(progress.parts))
+        finally:
+            if not progress.saved and progress.assistant_id is not None:
+                # The consumer went away (client disconnect, cancellation): keep the partial
+                # answer, marked as interrupted. Shielded: we are inside a cancelled scope.
+                with anyio.CancelScope(shield=True):
+                    await self._save_end(progress, "interrupted", error_code="client_disconnected")
+
+    async def answer(self, turn: ChatTurn) -> ChatEvent:
+        """The non-streaming outcome: the final ``complete`` or ``error`` event."""
+        last: ChatEvent | None = None
+        async for event in self.stream(turn):
+            last = event
+        assert isinstance(last, CompleteEvent | ErrorEvent)
+        return last
+
+    async def _generate(self, turn: ChatTurn, progress: _Progress) -> AsyncIterator[ChatEvent]:
+        config = turn.config
+        message = turn.user_message.content
+        model = self.models.get(config.provider)
+
+        async def search(query: str) -> list[ScoredChunk]:
+            return await self.vectors.search(config.id, query, self.settings.retrieval_top_k)
+
+        speculative = None if is_follow_up(message) else asyncio.ensure_future(search(message))
+        if speculative is not None:
+            # Its result may go unused (the query got rewritten); never leave an error unread.
+            speculative.add_done_callback(lambda t: t.cancelled() or t.exception())
+        try:
+            history, assistant = await asyncio.gather(
+                self.store.recent_messages(
+                    turn.conversation.id,
+                    self.settings.history_messages,
+                    before_message_id=turn.user_message.id,
+                ),
+                self.store.add_message(turn.conversation.id, "assistant", "", status="streaming"),
+            )
+            progress.assistant_id = assistant.id
+            yield StartEvent(message_id=assistant.id, session_id=turn.session_id)
+
+            enhanced = enhance_query(message, history)
+            if speculative is not None and not enhanced.rewritten:
+                results = await speculative
+            else:
+                results = await search(enhanced.text)
+        finally:
+            if speculative is not None and not speculative.done():
+                speculative.cancel()
+
+        quality = assess(enhanced.text, results)
+        progress.quality = quality
+        if quality.level == "none":
+            async for event in self._fallback(turn, progress, enhanced):
+                yield event
+            return
+
+        max_tokens = config.max_tokens or self.settings.default_max_tokens
+        max_tokens = min(max_tokens, model.context_window // 2)
+        prompt = build_prompt(
+            config,
+            message,
+            to_passages(results),
+            history,
+            context_window=model.context_window,
+            max_tokens=max_tokens,
+        )
+        progress.sources = to_sources(results[: len(prompt.passages)])
+        yield SourcesEvent(progress.sources, quality.to_dict())
+
+        generation = GenerationRequest(
+            messages=prompt.messages,
+            question=message,
+            passages=prompt.passages,
+            model=config.model,
+            temperature=config.temperature,
+            max_tokens=max_tokens,
+        )
+        usage: Usage | None = None
+        stream = model.stream(generation)
+        try:
+            iterator = stream.__aiter__()
+            while True:
+                try:
+                    if not progress.parts and usage is None:
+                        with anyio.fail_after(self.settings.model_first_token_timeout_seconds):
+                            item = await iterator.__anext__()
+                    else:
+                        item = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    raise ModelUnavailable("The language model did not answer in time.") from exc
+                if isinstance(item, TextDelta):
+                    if not item.text:
+                        continue
+                    if progress.ttft_ms is None:
+                        progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
+                    progress.parts.append(item.text)
+                    yield TokenEvent(item.text)
+                else:
+                    usage = item
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+        answer = progress.text
+        if usage is None:
+            usage = Usage(prompt.prompt_tokens, count_tokens(answer), source="estimated")
+        usage_dict = self._usage_dict(usage, model)
+        await self.store.finish_message(
+            assistant.id,
+            content=answer,
+            status="complete",
+            sources=[s.to_dict() for s in progress.sources],
+            context_quality=quality.to_dict(),
+            usage=usage_dict,
+            ttft_ms=progress.ttft_ms,
+        )
+        progress.saved = True
+        yield CompleteEvent(
+            content=answer,
+            message_id=assistant.id,
+            session_id=turn.session_id,
+            sources=progress.sources,
+            context_quality=quality.to_dict(),
+            usage=usage_dict,
+        )
+
+    async def _fallback(
+        self, turn: ChatTurn, progress: _Progress, enhanced: EnhancedQuery
+    ) -> AsyncIterator[ChatEvent]:
+        """Nothing relevant was found: answer honestly without calling the model."""
+        assert progress.quality is not None and progress.assistant_id is not None
+        text = turn.config.fallback_message
+        quality = progress.quality.to_dict()
+        yield SourcesEvent((), quality)
+        progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
+        progress.parts.append(text)
+        yield TokenEvent(text)
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                 "source": "none", "provider": None, "model": None}
+        await self.store.finish_message(
+            progress.assistant_id,
+            content=text,
+            status="complete",
+            sources=[],
+            context_quality=quality,
+            usage=usage,
+            ttft_ms=progress.ttft_ms,
+        )
+        progress.saved = True
+        logger.info("no context for %r (query %r): fallback answer", turn.config.id, enhanced.text)
+        yield CompleteEvent(
+            content=text,
+            message_id=progress.assistant_id,
+            session_id=turn.session_id,
+            sources=(),
+            context_quality=quality,
+            usage=usage,
+            fallback=True,
+        )
+
+    @staticmethod
+    def _usage_dict(usage: Usage, model: ChatModel) -> dict[str, Any]:
+        return {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+            "source": usage.source,
+            "provider": model.name,
+            "model": usage.model or None,
+        }
+
+    async def _save_end(self, progress: _Progress, status: str, *, error_code: str) -> None:
+        if progress.saved or progress.assistant_id is None:
+            return
+        progress.saved = True
+        try:
+            await self.store.finish_message(
+                progress.assistant_id,
+                content=progress.text,
+                status=status,  # type: ignore[arg-type]
+                sources=[s.to_dict() for s in progress.sources],
+                context_quality=progress.quality.to_dict() if progress.quality else None,
+                ttft_ms=progress.ttft_ms,
+                error_code=error_code,
+            )
+        except Exception:
+            logger.exception("could not save the end of message %s", progress.assistant_id)
+
+    @staticmethod
+    def _error(
+        exc: SitechatError, turn: ChatTurn, progress: _Progress, *, partial: bool
+    ) -> ErrorEvent:
+        return ErrorEvent(
+            error=exc.message,
+            code=exc.code,
+            request_id=turn.request.request_id,
+            message_id=progress.assistant_id,
+            partial=partial,
+            status=exc.status,
+        )

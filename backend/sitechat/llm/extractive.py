@@ -1,0 +1,176 @@
+"""The extractive model: answers by quoting the retrieved passages, with no language model.
+
+It is the always-available provider (no key, no weights) and the fallback when the others
+fail. Deterministic: the same question and passages give the same answer, word for word.
+
+The answer is the few sentences of the passages that share the most (rarity-weighted) terms
+with the question, each followed by the citation marker of its passage, e.g. ``... [2]``.
+Ties go to the earlier passage, then the earlier sentence. Chosen sentences are told in
+document order so that sentences from one passage read as they were written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+
+import anyio.lowlevel
+
+from sitechat.llm.base import (
+    ChatMessage,
+    ContextPassage,
+    GenerationRequest,
+    StreamItem,
+    TextDelta,
+    Usage,
+)
+from sitechat.tokens import count_tokens
+
+NOT_COVERED = "I couldn't find that in the documents I have, so I can't answer it reliably."
+
+MAX_SENTENCES = 3
+# A sentence must score at least this share of the best one to be told alongside it.
+RELATIVE_CUTOFF = 0.5
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Sentence ends: . ! ? then space and a capital, digit or opening quote/bracket (so "9 a.m. on"
+# stays whole), or a line break (lists and headings).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-ÖØ-Þ0-9\"'“‘(\[])|\s*\n+\s*")
+
+_STOPWORD_TEXT = """
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers herself him himself his how i if in into is it its
+itself just me more most my myself no nor not now of off on once only or other our ours
+ourselves out over own same she should so some such than that the their theirs them
+themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself yourselves
+tell please know want need get let us s t don doesn isn aren
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    passage_index: int
+    sentence_index: int
+    number: int  # the passage's citation number
+    text: str
+    terms: frozenset[str]
+
+
+class ExtractiveModel:
+    def __init__(self, *, name: str = "extractive", context_window: int = 8192) -> None:
+        self.name = name
+        self.context_window = context_window
+
+    async def aclose(self) -> None:
+        return None
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+        answer = compose_answer(request.question, request.passages, request.max_tokens)
+        for word in re.findall(r"\S+\s*", answer):
+            yield TextDelta(word)
+            # No artificial delay, but give the loop a turn so the answer streams.
+            await anyio.lowlevel.checkpoint()
+        yield Usage(
+            prompt_tokens=_prompt_tokens(request.messages),
+            completion_tokens=count_tokens(answer),
+            source="estimated",
+            model=self.name,
+        )
+
+
+def compose_answer(question: str, passages: Sequence[ContextPassage], max_tokens: int) -> str:
+    """The extractive answer as one string (what ``stream`` sends, word by word)."""
+    chosen = select_sentences(question, passages, max_tokens)
+    if not chosen:
+        return NOT_COVERED
+    return " ".join(f"{s.text} [{s.number}]" for s in chosen)
+
+
+def select_sentences(
+    question: str, passages: Sequence[ContextPassage], max_tokens: int
+) -> list[_Sentence]:
+    wanted = terms(question)
+    sentences = list(_sentences(passages))
+    if not wanted or not sentences:
+        return []
+    # Rarer terms say more about which sentence answers: weight each by its idf.
+    doc_freq = {t: sum(1 for s in sentences if t in s.terms) for t in wanted}
+    weight = {t: 1.0 + math.log(len(sentences) / df) for t, df in doc_freq.items() if df}
+    scored = [(sum(weight.get(t, 0.0) for t in s.terms & wanted), s) for s in sentences]
+    scored = [(score, s) for score, s in scored if score > 0]
+    if not scored:
+        return []
+    scored.sort(key=lambda item: (-item[0], item[1].passage_index, item[1].sentence_index))
+    best = scored[0][0]
+    chosen: list[_Sentence] = []
+    seen: set[str] = set()
+    budget = max(max_tokens, 1)
+    for score, sentence in scored:
+        if len(chosen) == MAX_SENTENCES or score < best * RELATIVE_CUTOFF:
+            break
+        key = " ".join(_WORD.findall(sentence.text.lower()))
+        if key in seen:
+            continue
+        cost = count_tokens(f"{sentence.text} [{sentence.number}] ")
+        if chosen and cost > budget:
+            continue
+        seen.add(key)
+        chosen.append(sentence)
+        budget -= cost
+        if budget <= 0:
+            break
+    chosen.sort(key=lambda s: (s.passage_index, s.sentence_index))
+    return chosen
+
+
+def terms(text: str) -> frozenset[str]:
+    """Content words of ``text``: lower-cased, stopwords dropped, suffixes trimmed."""
+    found = set()
+    for word in _WORD.findall(text.lower()):
+        if word in STOPWORDS or (len(word) == 1 and not word.isdigit()):
+            continue
+        found.add(stem(word))
+    return frozenset(found)
+
+
+def stem(word: str) -> str:
+    """A light stemmer: enough to match "opens", "opening", "opened" and "open", or "closes"
+    and "closed" with "close". Both sides go through it, so the stems only need to agree."""
+    if word.isdigit() or len(word) <= 3:
+        return word
+    stripped = True
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith(("sses", "xes", "zes", "ches", "shes")):
+        word = word[:-2]
+    elif word.endswith("ing") and len(word) >= 6:
+        word = word[:-3]
+    elif word.endswith(("ed", "ly")) and len(word) >= 5:
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    else:
+        stripped = False
+    # "shipping" -> "shipp" -> "ship"; but "calling" keeps its "ll".
+    if stripped and len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+        word = word[:-1]
+    # "close"/"closed"/"closing" all end as "clos".
+    if len(word) > 3 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+def _sentences(passages: Sequence[ContextPassage]) -> Iterable[_Sentence]:
+    for p_index, passage in enumerate(passages):
+        parts = (part.strip() for part in _SENTENCE_END.split(passage.text))
+        for s_index, text in enumerate(part for part in parts if part):
+            yield _Sentence(p_index, s_index, passage.number, text, terms(text))
+
+
+def _prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    return sum(count_tokens(m.content) + 3 for m in messages) + 3

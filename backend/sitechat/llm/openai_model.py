@@ -1,0 +1,176 @@
+"""OpenAI, or any server that speaks its chat-completions API, through the official async SDK.
+
+Each answer is one streamed ``chat.completions.create`` call. Text is yielded as each content
+delta arrives; the provider's own usage chunk (``stream_options.include_usage``) becomes the
+final ``Usage``, or tiktoken estimates it when the server sends none.
+
+Errors are translated here, where they enter: anything that fails before the first delta is
+``ModelUnavailable`` (the caller may still fall back to another model), anything after it is
+``ModelInterrupted`` (the visitor already saw part of an answer). A stream that ends without a
+``finish_reason`` was cut off, so it counts as a failure too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import openai
+from openai import AsyncOpenAI
+
+from sitechat.errors import ModelInterrupted, ModelUnavailable
+from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
+from sitechat.tokens import count_tokens
+
+if TYPE_CHECKING:
+    from openai import AsyncStream
+    from openai.types.chat import ChatCompletionChunk
+
+logger = logging.getLogger(__name__)
+
+# Closing an HTTP stream normally takes microseconds; this only bounds a wedged transport.
+_CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+class OpenAIChatModel:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str | None,
+        model: str,
+        timeout: float,
+        context_window: int,
+        name: str = "openai",
+    ) -> None:
+        self.name = name
+        self.context_window = context_window
+        self.default_model = model
+        # max_retries=0: the SDK's retries re-send the whole request with backoff. For a
+        # streamed answer that is the caller's decision, not the client's: before the first
+        # token a retry only adds seconds of silence the visitor waits through (the pipeline
+        # owns the first-token deadline and any fallback), and once tokens have been shown a
+        # re-sent request would start a different answer under half of the old one.
+        # ``timeout`` bounds connecting and every read, so a stalled stream fails after it.
+        self._client = AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+        )
+        # Some OpenAI-compatible servers reject ``stream_options`` with a 400; once a retry
+        # without it has worked, later requests skip the failing attempt.
+        self._send_stream_options = True
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+        model = request.model or self.default_model
+        upstream = await self._open(request, model)
+        produced: list[str] = []
+        provider_usage: Any = None
+        finished = False
+        try:
+            async for chunk in upstream:
+                if chunk.usage is not None:
+                    provider_usage = chunk.usage
+                for choice in chunk.choices:
+                    if choice.finish_reason is not None:
+                        finished = True
+                    text = choice.delta.content if choice.delta is not None else None
+                    if text:
+                        produced.append(text)
+                        yield TextDelta(text)
+        except Exception as exc:
+            # Only vendor and transport errors reach here (GeneratorExit and cancellation
+            # are BaseExceptions and pass through to ``finally``).
+            raise _failure(exc, produced=bool(produced), model=model) from exc
+        finally:
+            # Runs on normal end, on error, on ``aclose()`` of this generator and when the
+            # consuming task is cancelled: the HTTP response is closed right away, so the
+            # server sees the client leave. Shielded, because a cancelled task would otherwise
+            # abandon the close at its first await.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_SECONDS):
+                await upstream.close()
+        if not finished:
+            logger.warning("openai stream for model %s ended without finish_reason", model)
+            if produced:
+                raise ModelInterrupted()
+            raise ModelUnavailable()
+        yield _usage(provider_usage, request.messages, "".join(produced), model)
+
+    async def _open(
+        self, request: GenerationRequest, model: str
+    ) -> AsyncStream[ChatCompletionChunk]:
+        messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
+        with_options = self._send_stream_options
+        while True:
+            try:
+                upstream = await self._client.chat.completions.create(
+                    model=model,
+                    messages=messages,
+                    temperature=request.temperature,
+                    max_tokens=request.max_tokens,
+                    stream=True,
+                    stream_options={"include_usage": True} if with_options else openai.omit,
+                )
+            except openai.BadRequestError as exc:
+                if with_options:
+                    logger.info("openai server rejected stream_options; retrying without: %s", exc)
+                    with_options = False
+                    continue
+                raise _failure(exc, produced=False, model=model) from exc
+            except Exception as exc:
+                raise _failure(exc, produced=False, model=model) from exc
+            self._send_stream_options = with_options
+            return upstream
+
+
+def _failure(exc: Exception, *, produced: bool, model: str) -> ModelUnavailable | ModelInterrupted:
+    """The sitechat error for a vendor error; the details go to the log, never to clients."""
+    if isinstance(exc, openai.APIStatusError):
+        detail = f"HTTP {exc.status_code}: {exc.message}"
+    elif isinstance(exc, openai.APITimeoutError):
+        detail = "timed out"
+    elif isinstance(exc, openai.APIConnectionError):
+        detail = f"connection failed: {exc.__cause__ or exc}"
+    else:
+        detail = f"{type(exc).__name__}: {exc}"
+    stage = "mid-stream" if produced else "before the first token"
+    logger.warning("openai model %s failed %s: %s", model, stage, detail)
+    if produced:
+        return ModelInterrupted()
+    if isinstance(exc, openai.RateLimitError):
+        return ModelUnavailable("The language model is busy right now; try again shortly.")
+    return ModelUnavailable()
+
+
+def _usage(reported: Any, messages: Sequence[ChatMessage], completion: str, model: str) -> Usage:
+    if reported is not None:
+        extra: dict[str, int] = {}
+        details = getattr(reported, "prompt_tokens_details", None)
+        cached = getattr(details, "cached_tokens", None) if details is not None else None
+        if isinstance(cached, int) and cached:
+            extra["cached_tokens"] = cached
+        return Usage(
+            prompt_tokens=int(reported.prompt_tokens or 0),
+            completion_tokens=int(reported.completion_tokens or 0),
+            source="provider",
+            model=model,
+            extra=extra,
+        )
+    return Usage(
+        prompt_tokens=estimate_prompt_tokens(messages),
+        completion_tokens=count_tokens(completion),
+        source="estimated",
+        model=model,
+    )
+
+
+def estimate_prompt_tokens(messages: Sequence[ChatMessage]) -> int:
+    """OpenAI's published rule of thumb: content plus ~3 tokens of framing per message and
+    3 to prime the reply."""
+    return sum(count_tokens(m.content) + 3 for m in messages) + 3

@@ -1,0 +1,106 @@
+"""Which ``ChatModel`` answers for a provider name; built lazily from ``Settings``.
+
+One instance per provider lives for the life of the app (built in the lifespan, closed by
+``aclose()``), so HTTP connection pools and loaded weights are shared by every chatbot.
+Tests inject their own models by construction: ``ModelRegistry(settings, overrides={...})``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import get_args
+
+from sitechat.config import ProviderName, Settings
+from sitechat.errors import InvalidInput, ModelUnavailable
+from sitechat.llm.base import ChatModel
+from sitechat.llm.extractive import ExtractiveModel
+from sitechat.llm.local_model import LocalLlamaModel
+from sitechat.llm.openai_model import OpenAIChatModel
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS: tuple[str, ...] = get_args(ProviderName)
+
+OPENAI_NOT_CONFIGURED = (
+    "The OpenAI provider is not configured: set SITECHAT_OPENAI_API_KEY, or choose another "
+    "provider."
+)
+
+
+class ModelRegistry:
+    def __init__(
+        self, settings: Settings, *, overrides: Mapping[str, ChatModel] | None = None
+    ) -> None:
+        self._settings = settings
+        self._overrides = dict(overrides or {})
+        # Only models built here are closed here; injected ones belong to whoever made them.
+        self._built: dict[str, ChatModel] = {}
+
+    @property
+    def default_provider(self) -> str:
+        return self._settings.resolved_default_provider
+
+    def get(self, provider: str | None = None) -> ChatModel:
+        """The model for ``provider`` (``None``: the deployment's default).
+
+        Raises ``InvalidInput`` for an unknown name and ``ModelUnavailable`` for a provider
+        this deployment cannot run (OpenAI without a key).
+        """
+        name = provider or self.default_provider
+        if name in self._overrides:
+            return self._overrides[name]
+        if name not in PROVIDERS:
+            raise InvalidInput(
+                f"Unknown model provider {name!r}; choose one of: {', '.join(PROVIDERS)}."
+            )
+        model = self._built.get(name)
+        if model is None:
+            model = self._build(name)
+            self._built[name] = model
+        return model
+
+    async def start(self) -> None:
+        """Preload the default provider's weights if it runs locally.
+
+        A failure is logged, not raised: the app still serves the providers that work, and
+        requests for this one report ``ModelUnavailable``.
+        """
+        name = self.default_provider
+        if name in self._overrides or name != "local":
+            return
+        model = self.get(name)
+        if isinstance(model, LocalLlamaModel):
+            try:
+                await model.start()
+            except ModelUnavailable as exc:
+                logger.warning("local model not preloaded: %s", exc.message)
+
+    async def aclose(self) -> None:
+        built, self._built = self._built, {}
+        for name, model in built.items():
+            try:
+                await model.aclose()
+            except Exception:
+                logger.exception("closing model provider %s failed", name)
+
+    def _build(self, name: str) -> ChatModel:
+        s = self._settings
+        if name == "openai":
+            if s.openai_api_key is None or not s.openai_api_key.get_secret_value():
+                raise ModelUnavailable(OPENAI_NOT_CONFIGURED)
+            return OpenAIChatModel(
+                api_key=s.openai_api_key.get_secret_value(),
+                base_url=s.openai_base_url or None,
+                model=s.openai_model,
+                timeout=s.openai_timeout_seconds,
+                context_window=s.openai_context_window,
+            )
+        if name == "local":
+            return LocalLlamaModel(
+                model_path=s.local_model_path or None,
+                context_window=s.local_context_window,
+                max_concurrency=s.local_max_concurrency,
+                threads=s.local_threads,
+            )
+        return ExtractiveModel()

@@ -1,0 +1,183 @@
+"""The tables, as SQLAlchemy ORM classes. Only ``storage`` sees these; others get records.
+
+Types are the portable ones (String, Text, JSON, Float, Integer, DateTime with time zone) so
+one schema and one migration serve SQLite and PostgreSQL. Deletes cascade in the database
+(``ON DELETE CASCADE``), not in the ORM: deleting a chatbot is one statement, whatever it owns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Names for constraints and indexes, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID_LENGTH = 36  # a uuid4 string
+CHATBOT_ID_LENGTH = 64
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so UTC is stored naive and
+    made aware again when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# SQLite only auto-increments a column declared exactly ``INTEGER PRIMARY KEY``.
+SequenceInteger = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class OrgRow(Base):
+    __tablename__ = "orgs"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("orgs.id", ondelete="CASCADE"), index=True
+    )
+    # The visible start of the key; lookups go by prefix, then a constant-time hash compare.
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ChatbotRow(Base):
+    __tablename__ = "chatbots"
+
+    id: Mapped[str] = mapped_column(String(CHATBOT_ID_LENGTH), primary_key=True)
+    org_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("orgs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    system_prompt: Mapped[str] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(String(32))
+    model: Mapped[str | None] = mapped_column(String(200))
+    temperature: Mapped[float] = mapped_column(Float)
+    max_tokens: Mapped[int | None] = mapped_column(Integer)
+    greeting: Mapped[str] = mapped_column(Text)
+    starter_questions: Mapped[list[str]] = mapped_column(JSON)
+    theme: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fallback_message: Mapped[str] = mapped_column(Text)
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("chatbot_id", "session_id"),
+        Index(None, "chatbot_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    chatbot_id: Mapped[str] = mapped_column(
+        String(CHATBOT_ID_LENGTH), ForeignKey("chatbots.id", ondelete="CASCADE")
+    )
+    session_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MessageRow(Base):
+    """A message; ``seq`` orders messages, even two created in the same microsecond."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index(None, "conversation_id", "created_at"),
+        Index(None, "conversation_id", "seq"),
+    )
+
+    seq: Mapped[int] = mapped_column(SequenceInteger, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    context_quality: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = (Index(None, "chatbot_id"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    chatbot_id: Mapped[str] = mapped_column(
+        String(CHATBOT_ID_LENGTH), ForeignKey("chatbots.id", ondelete="CASCADE")
+    )
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    source_type: Mapped[str] = mapped_column(String(32))
+    content_hash: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    # ``metadata`` is taken on declarative classes; the column keeps the name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,102 @@
+"""Driver and SQLAlchemy errors → ``sitechat.errors``, at the edge of storage.
+
+Unique and foreign-key violations become ``Conflict``; everything else that goes wrong
+talking to the database (refused connections, timeouts, a missing database, a dead pool)
+becomes ``StorageError``. Messages are safe for public clients; the original exception stays
+on ``__cause__`` for the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from sitechat.errors import Conflict, SitechatError, StorageError
+
+logger = logging.getLogger(__name__)
+
+UNREACHABLE_MESSAGE = "The database cannot be reached right now."
+IntegrityKind = Literal["unique", "foreign_key", "other"]
+
+_UNIQUE_SQLSTATE = "23505"
+_FOREIGN_KEY_SQLSTATE = "23503"
+
+
+def integrity_kind(exc: IntegrityError) -> IntegrityKind:
+    """Which constraint ``exc`` broke, for PostgreSQL (SQLSTATE) and SQLite (error name)."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state == _UNIQUE_SQLSTATE:
+        return "unique"
+    if state == _FOREIGN_KEY_SQLSTATE:
+        return "foreign_key"
+    name = getattr(orig, "sqlite_errorname", "") or ""
+    text = str(orig)
+    if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY") or (
+        "UNIQUE constraint failed" in text
+    ):
+        return "unique"
+    if name == "SQLITE_CONSTRAINT_FOREIGNKEY" or "FOREIGN KEY constraint failed" in text:
+        return "foreign_key"
+    return "other"
+
+
+def conflict_for(exc: IntegrityError) -> Conflict:
+    if integrity_kind(exc) == "foreign_key":
+        return Conflict("That refers to something that does not exist.")
+    return Conflict()
+
+
+def storage_error_for(exc: BaseException) -> StorageError:
+    if _is_unreachable(exc):
+        return StorageError(UNREACHABLE_MESSAGE)
+    return StorageError()
+
+
+@contextmanager
+def translate_errors() -> Iterator[None]:
+    """Re-raise database failures inside the block as ``Conflict`` or ``StorageError``."""
+    try:
+        yield
+    except SitechatError:
+        raise
+    except IntegrityError as exc:
+        raise conflict_for(exc) from exc
+    except (SQLAlchemyError, OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        logger.warning("database operation failed: %s", type(exc).__name__)
+        raise storage_error_for(exc) from exc
+    except asyncpg.InterfaceError as exc:
+        logger.warning("database driver failed: %s", type(exc).__name__)
+        raise storage_error_for(exc) from exc
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """True for failures to connect at all, as opposed to a failing statement."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        driver = getattr(orig, "driver_exception", None) or orig
+        if isinstance(driver, OSError | TimeoutError):
+            return True
+        if isinstance(
+            driver,
+            asyncpg.CannotConnectNowError
+            | asyncpg.ConnectionDoesNotExistError
+            | asyncpg.InvalidCatalogNameError
+            | asyncpg.InvalidAuthorizationSpecificationError
+            | asyncpg.TooManyConnectionsError,
+        ):
+            return True
+        if isinstance(driver, sqlite3.OperationalError) and "unable to open" in str(driver):
+            return True
+    cause = exc.__cause__
+    return cause is not None and cause is not exc and _is_unreachable(cause)
