@@ -16,6 +16,7 @@ from sitechat.api.middleware import RequestIdMiddleware
 from sitechat.config import Settings
 from sitechat.llm.registry import ModelRegistry
 from sitechat.services import Services
+from sitechat.web.router import build_web_router
 
 DESCRIPTION = """
 sitechat answers a website's visitors from the owner's own documents, streaming the answer
@@ -50,6 +51,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(public.router)
+    app.include_router(build_web_router(settings))
     # Public endpoints are called from any website that embeds the widget. No cookies are
     # used anywhere (admin calls carry a bearer key), so a wildcard without credentials is
     # safe; per-chatbot allowed origins are enforced by the public gate.
@@ -68,5 +70,6 @@ def create_app(
 
 
 def factory() -> FastAPI:
-    """Entry point for ``uvicorn --factory sitechat.app:factory``."""
-    return create_app()
+    """Entry point for ``uvicorn --factory sitechat.app:factory``: loads the local model (when
+    it is the default) at startup, so the first visitor does not wait for it."""
+    return create_app(preload_model=True)

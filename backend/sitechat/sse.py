@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 import anyio
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def encode_frame(event_id: int, data: Mapping[str, Any]) -> bytes:
 PING_FRAME = b": ping\n\n"
 
 
-class EventStreamResponse:
+class EventStreamResponse(Response):
     """An ASGI response streaming ``events`` as SSE frames."""
 
     media_type = "text/event-stream; charset=utf-8"
@@ -65,12 +66,15 @@ class EventStreamResponse:
         self.events = events
         self.ping_interval = ping_interval
         self.send_timeout = send_timeout
-        self.headers = {**SSE_HEADERS, **(headers or {})}
+        self.status_code = 200
+        self.background = None
+        self.extra_headers = {**SSE_HEADERS, **(headers or {})}
+        self.init_headers(self.extra_headers)
         self.disconnected = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_headers = [(b"content-type", self.media_type.encode())]
-        raw_headers += [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
+        raw_headers += [(k.lower().encode(), v.encode()) for k, v in self.extra_headers.items()]
         await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
 
         lock = anyio.Lock()

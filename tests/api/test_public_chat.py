@@ -215,3 +215,20 @@ async def test_health_and_readiness(harness: AppHarness) -> None:
     ready = await harness.client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "vector_store": "ok"}
+
+
+async def test_a_looping_answer_is_stopped_and_completed(
+    openai_settings: Any, scripted_openai: Any
+) -> None:
+    loop = ["The parcel ", "ships from Berlin ", "every day. "]
+    scripted_openai.script(Script(tokens=["Orders ship fast. ", *loop * 30], token_gap=0.001))
+    async with running_app(openai_settings()) as h:
+        response = await h.client.post(STREAM, json={"message": "When do orders ship?",
+                                                     "chatbot_id": "shop"})
+    frames = parse_body(response.text)
+    complete = frames[-1].data
+    assert complete["type"] == "complete"
+    assert complete["content"].count("every day.") == 2
+    assert complete["usage"]["stopped"] == "repetition"
+    record = await scripted_openai.wait_closed(timeout=5.0)
+    assert record.closed_by == "client" and record.tokens_sent < 90

@@ -52,7 +52,12 @@ CloseReason = Literal["complete", "client", "abort"]
 
 @dataclass(frozen=True, slots=True)
 class Script:
-    """How the server answers one request to ``/v1/chat/completions``."""
+    """How the server answers one request to ``/v1/chat/completions``.
+
+    ``fail_after``, ``stall_after``, ``token_gap``, ``usage`` and ``omit_finish_reason`` shape
+    streamed answers only; a non-streamed answer is the joined tokens after
+    ``first_token_delay``.
+    """
 
     tokens: list[str] = field(default_factory=lambda: ["Hello", ",", " world", "."])
     first_token_delay: float = 0.0
@@ -131,7 +136,6 @@ class ScriptedOpenAI:
         self._resume = threading.Event()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
 
     # --- control from the test -----------------------------------------------------------
@@ -181,6 +185,7 @@ class ScriptedOpenAI:
     # --- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
+        count_tokens("warm up")  # tiktoken loads its encoding on first use; not mid-stream
         # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say they
         # are TCP, and without it Nagle holds each small SSE frame for the client's delayed
         # ACK (~40 ms), which would make the fake server slower than any real one.
@@ -203,7 +208,6 @@ class ScriptedOpenAI:
 
         def run() -> None:
             async def main() -> None:
-                self._loop = asyncio.get_running_loop()
                 serve = asyncio.create_task(server.serve(sockets=[sock]))
                 while not server.started and not serve.done():  # noqa: ASYNC110
                     await asyncio.sleep(0.002)  # uvicorn offers no "started" event
@@ -415,8 +419,9 @@ class ScriptedOpenAI:
                     await asyncio.sleep(0.005)
             if index and script.token_gap:
                 await asyncio.sleep(script.token_gap)
-            await event(chunk({"content": token}, None))
+            # Recorded before the write: once it is written, the client may already have it.
             record.token_sent_at.append(time.monotonic())
+            await event(chunk({"content": token}, None))
         if script.fail_after is not None and script.fail_after >= len(script.tokens):
             raise _AbortConnection
         if not script.omit_finish_reason:

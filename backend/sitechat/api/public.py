@@ -46,7 +46,7 @@ def _chat_request(body: ChatBody, request_id: str) -> ChatRequest:
 @router.post(
     "/chat/stream",
     summary="Ask a question; the answer streams as Server-Sent Events",
-    response_class=EventStreamResponse,  # type: ignore[arg-type]
+    response_model=None,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "start, sources, token…, "
               "then complete or error"},

@@ -34,6 +34,7 @@ from sitechat.chat.events import (
     StartEvent,
     TokenEvent,
 )
+from sitechat.chat.guard import RepetitionGuard
 from sitechat.chat.prompt import build_prompt
 from sitechat.chat.quality import ContextQuality, assess
 from sitechat.chat.query import EnhancedQuery, enhance_query, is_follow_up
@@ -280,6 +281,8 @@ class ChatService:
             max_tokens=max_tokens,
         )
         usage: Usage | None = None
+        guard = RepetitionGuard()
+        stopped_looping = False
         stream = model.stream(generation)
         try:
             iterator = stream.__aiter__()
@@ -301,6 +304,11 @@ class ChatService:
                         progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
                     progress.parts.append(item.text)
                     yield TokenEvent(item.text)
+                    if guard.feed(item.text):
+                        stopped_looping = True
+                        logger.info("stopped a looping answer (request %s)",
+                                    turn.request.request_id)
+                        break
                 else:
                     usage = item
         finally:
@@ -313,6 +321,8 @@ class ChatService:
         if usage is None:
             usage = Usage(prompt.prompt_tokens, count_tokens(answer), source="estimated")
         usage_dict = self._usage_dict(usage, model)
+        if stopped_looping:
+            usage_dict["stopped"] = "repetition"
         await self.store.finish_message(
             assistant.id,
             content=answer,

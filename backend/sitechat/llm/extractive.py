@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 
 import anyio.lowlevel
@@ -37,7 +37,7 @@ RELATIVE_CUTOFF = 0.5
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Sentence ends: . ! ? then space and a capital, digit or opening quote/bracket (so "9 a.m. on"
 # stays whole), or a line break (lists and headings).
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-ÖØ-Þ0-9\"'“‘(\[])|\s*\n+\s*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-ÖØ-Þ0-9\"'\u201c\u2018(\[])|\s*\n+\s*")
 
 _STOPWORD_TEXT = """
 a about above after again against all am an and any are as at be because been before being
@@ -69,7 +69,7 @@ class ExtractiveModel:
     async def aclose(self) -> None:
         return None
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         answer = compose_answer(request.question, request.passages, request.max_tokens)
         for word in re.findall(r"\S+\s*", answer):
             yield TextDelta(word)

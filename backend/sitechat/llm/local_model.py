@@ -24,11 +24,12 @@ import asyncio
 import importlib.util
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import anyio
 
@@ -59,7 +60,13 @@ class _Failed:
     error: BaseException
 
 
-_Event = _Text | _Finished | _Failed
+@dataclass(frozen=True, slots=True)
+class _Stopped:
+    """The thread obeyed the stop flag (seen only when ``aclose()`` of the model set it)."""
+
+
+_Event = _Text | _Finished | _Failed | _Stopped
+_Outcome = Literal["finished", "stopped", "failed"]
 
 
 @dataclass(slots=True)
@@ -96,6 +103,19 @@ class LocalLlamaModel:
         )
         self._active: set[threading.Event] = set()
         self._closed = False
+        # Generations that ended because their consumer left (or the model closed) before
+        # the answer was complete: the threads saw the stop flag and quit early.
+        self.stopped_early = 0
+
+    @property
+    def active_generations(self) -> int:
+        """Generation threads running right now."""
+        return len(self._active)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory (``start()`` or a first request loaded them)."""
+        return self._loaded is not None
 
     @property
     def model_name(self) -> str:
@@ -111,7 +131,7 @@ class LocalLlamaModel:
             stop.set()
         await anyio.to_thread.run_sync(self._close_sync)
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         if self._closed:
             raise ModelUnavailable()
         loaded = self._loaded
@@ -120,14 +140,17 @@ class LocalLlamaModel:
         async with self._slots:
             llama = loaded.free.pop()
             try:
-                async for item in self._generate(llama, loaded, request):
-                    yield item
+                # aclosing: when this generator is closed early, the inner one must run its
+                # ``finally`` (stop and wait for the thread) now, not whenever it is collected.
+                async with aclosing(self._generate(llama, loaded, request)) as items:
+                    async for item in items:
+                        yield item
             finally:
                 loaded.free.append(llama)
 
     async def _generate(
         self, llama: Any, loaded: _Loaded, request: GenerationRequest
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[_Event] = asyncio.Queue()
         stop = threading.Event()
@@ -140,8 +163,11 @@ class LocalLlamaModel:
 
         messages = messages_as_dicts(request.messages)
         job = _Generation(llama, loaded, messages, request, self.model_name, stop, emit)
+        try:
+            worker = loop.run_in_executor(self._executor, job.run)
+        except RuntimeError as exc:  # the executor was shut down: the model is closed
+            raise ModelUnavailable() from exc
         self._active.add(stop)
-        worker = loop.run_in_executor(self._executor, job.run)
         produced = False
         try:
             while True:
@@ -152,6 +178,8 @@ class LocalLlamaModel:
                 elif isinstance(event, _Finished):
                     yield event.usage
                     return
+                elif isinstance(event, _Stopped):
+                    raise ModelInterrupted() if produced else ModelUnavailable()
                 else:
                     logger.warning("local model failed", exc_info=event.error)
                     if produced:
@@ -164,6 +192,12 @@ class LocalLlamaModel:
             with anyio.CancelScope(shield=True):
                 await asyncio.wait({worker})
             self._active.discard(stop)
+            if (
+                not worker.cancelled()
+                and worker.exception() is None
+                and worker.result() == "stopped"
+            ):
+                self.stopped_early += 1
 
     # --- in worker threads ---------------------------------------------------------------
 
@@ -227,13 +261,17 @@ class _Generation:
     stop: threading.Event
     emit: Callable[[_Event], None]
 
-    def run(self) -> None:
+    def run(self) -> _Outcome:
         try:
-            self._run()
+            outcome = self._run()
         except Exception as exc:
             self.emit(_Failed(exc))
+            return "failed"
+        if outcome == "stopped":
+            self.emit(_Stopped())
+        return outcome
 
-    def _run(self) -> None:
+    def _run(self) -> _Outcome:
         prompt_tokens = self._count_prompt()
         chunks = self.llama.create_chat_completion(
             messages=self.messages,
@@ -247,7 +285,7 @@ class _Generation:
                 # Each chunk follows one sampled token: checking here bounds the work done
                 # after the consumer left to a single token.
                 if self.stop.is_set():
-                    return
+                    return "stopped"
                 text = chunk["choices"][0]["delta"].get("content")
                 if text:
                     parts.append(text)
@@ -263,6 +301,7 @@ class _Generation:
             model=self.model_name,
         )
         self.emit(_Finished(usage))
+        return "finished"
 
     def _count_prompt(self) -> int:
         if self.loaded.formatter is not None:

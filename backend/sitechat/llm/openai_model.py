@@ -13,7 +13,7 @@ Errors are translated here, where they enter: anything that fails before the fir
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -67,7 +67,7 @@ class OpenAIChatModel:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         model = request.model or self.default_model
         upstream = await self._open(request, model)
         produced: list[str] = []
@@ -87,7 +87,10 @@ class OpenAIChatModel:
         except Exception as exc:
             # Only vendor and transport errors reach here (GeneratorExit and cancellation
             # are BaseExceptions and pass through to ``finally``).
-            raise _failure(exc, produced=bool(produced), model=model) from exc
+            if not finished:
+                raise _failure(exc, produced=bool(produced), model=model) from exc
+            # The answer was complete; only its trailer (usage chunk, [DONE]) was lost.
+            logger.warning("openai stream for model %s failed after finish_reason: %r", model, exc)
         finally:
             # Runs on normal end, on error, on ``aclose()`` of this generator and when the
             # consuming task is cancelled: the HTTP response is closed right away, so the

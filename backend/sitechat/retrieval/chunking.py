@@ -10,13 +10,16 @@ else is best effort in this order:
    adjacent small blocks of a section are packed together up to the budget.
 3. A block larger than the budget is split at its natural seams: paragraphs at sentence
    boundaries, lists between items, code and tables between lines; a piece that is still too
-   large falls back to word boundaries, then to raw token windows. A split code block is
-   re-fenced and a split table repeats its header row, so every piece still reads right.
+   large falls back to word boundaries, then to the longest runs of characters that fit the
+   token budget. A split code block is re-fenced and a split table repeats its header row,
+   so every piece still reads right.
 4. A chunk that continues a section starts with the tail of the previous chunk (whole
    sentences where they fit, else whole words, at most ``overlap_tokens``), so a fact cut
    at a boundary is still retrievable. Code and tables carry no overlap: a fence or header
    would be cut out of context.
 
+Markdown is read as documentation sites write it (ATX and setext headings, fences, lists,
+tables, quotes; HTML comments dropped); YAML front matter is the loader's to strip.
 Chunk texts hold only document text: no heading or title prefix. The vector store adds the
 title and heading path to what BM25 indexes (``sparse.bm25_text``). The function is pure
 and deterministic, and CPU-bound on large documents: call it from a worker thread.
@@ -318,6 +321,7 @@ def _parse_text(text: str) -> list[_Section]:
 # so packing slices back together never changes a character.
 Splitter = Callable[[str], list[str]]
 Render = Callable[[str], str]
+Trim = Callable[[str], str]
 
 # Sentence ends (ASCII and CJK), optional closing quotes or brackets, then whitespace that is
 # not followed by a lowercase letter (so "e.g. the" stays whole); every newline is a seam too.
@@ -360,58 +364,71 @@ def _identity(text: str) -> str:
     return text
 
 
+def _trim_newlines(text: str) -> str:
+    return text.strip("\n")
+
+
 def _fits(text: str, budget: int) -> bool:
     # A text has at least len(utf-8 bytes) / 8 tokens in practice, but never more tokens
     # than bytes: skip the tokenizer when the byte length alone decides.
     return len(text.encode()) <= budget or count_tokens(text) <= budget
 
 
-def _fit(text: str, budget: int, levels: Sequence[Splitter], render: Render) -> list[str]:
-    """Rendered pieces of ``text``, each at most ``budget`` tokens, in order."""
-    whole = text.strip()
-    if not whole:
+def _fit(
+    text: str,
+    budget: int,
+    levels: Sequence[Splitter],
+    render: Render,
+    trim: Trim = str.strip,
+) -> list[str]:
+    """Rendered pieces of ``text``, each at most ``budget`` tokens, in order.
+
+    ``trim`` cleans the edges of a piece: code keeps the indentation of its first line.
+    """
+    whole = trim(text)
+    if not whole.strip():
         return []
     if _fits(render(whole), budget):
         return [render(whole)]
     if not levels:
-        return _hard_split(whole, budget, render)
+        return _hard_split(whole, budget, render, trim)
     out: list[str] = []
     current = ""
     for piece in levels[0](text):
-        if _fits(render((current + piece).strip()), budget):
+        if _fits(render(trim(current + piece)), budget):
             current += piece
             continue
-        if current.strip():
-            out.append(render(current.strip()))
-        if _fits(render(piece.strip()), budget):
+        if trim(current).strip():
+            out.append(render(trim(current)))
+        if _fits(render(trim(piece)), budget):
             current = piece
         else:
-            out.extend(_fit(piece, budget, levels[1:], render))
+            out.extend(_fit(piece, budget, levels[1:], render, trim))
             current = ""
-    if current.strip():
-        out.append(render(current.strip()))
+    if trim(current).strip():
+        out.append(render(trim(current)))
     return out
 
 
-def _hard_split(text: str, budget: int, render: Render) -> list[str]:
+def _hard_split(text: str, budget: int, render: Render, trim: Trim) -> list[str]:
     """Last resort for a run without spaces: the longest prefixes that fit, by bisection.
 
     Cutting between characters (not token ids) never splits a multi-byte character.
     """
     out: list[str] = []
-    rest = text.strip()
+    rest = trim(text)
     while rest:
         lo, hi = 1, len(rest)  # a single character always fits: budget >= MIN_MAX_TOKENS
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if _fits(render(rest[:mid].strip()), budget):
+            if _fits(render(trim(rest[:mid])), budget):
                 lo = mid
             else:
                 hi = mid - 1
-        piece = rest[:lo].strip()
-        if piece:
+        piece = trim(rest[:lo])
+        if piece.strip():
             out.append(render(piece))
-        rest = rest[lo:].strip()
+        rest = trim(rest[lo:])
     return out
 
 
@@ -427,7 +444,7 @@ def _block_parts(block: _Block, budget: int, overlap: int) -> list[str]:
 
         # With a tiny budget the fences would eat it: split the bare code instead.
         render: Render = fenced if count_tokens(fenced("x")) * 4 <= budget else _identity
-        return _fit(block.text, budget, _SPLITTERS["code"], render)
+        return _fit(block.text, budget, _SPLITTERS["code"], render, _trim_newlines)
     if block.kind == "table":
         rows = block.text.split("\n")
         if len(rows) > 2 and _TABLE_RULE.match(rows[1]):

@@ -15,13 +15,26 @@ from __future__ import annotations
 import asyncio
 import logging.config
 
+from typing import Any
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy.engine import Connection
 
-from sitechat.storage.models import Base
+from sitechat.storage.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
+
+
+def render_item(kind: str, obj: Any, _context: AutogenContext) -> str | bool:
+    """Draft revisions spell column types with plain ``sa`` types.
+
+    A revision is frozen history: it must not import today's models, which will change.
+    """
+    if kind == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_migrations(connection: Connection) -> None:
@@ -31,6 +44,7 @@ def run_migrations(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,118 @@
+"""``Database``: the engine and its sessions, built in the app's lifespan from a URL.
+
+Constructing one only parses the URL. ``start()`` builds the engine (loading certificate
+files and creating SQLite's folder in a worker thread) and, if asked, migrates the schema;
+``close()`` releases every connection. Sessions are meant to be short: open one per storage
+operation, never across a streamed answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from sitechat.storage import migrate as migrations
+from sitechat.storage.engine import SQLITE_BEGIN_OPTION, build_engine
+from sitechat.storage.translate import translate_errors
+from sitechat.storage.urls import Backend, DatabaseTarget, build_ssl_context, parse_database_url
+
+if TYPE_CHECKING:
+    from sitechat.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        # ValueError for a URL that cannot work; its message never repeats the URL.
+        self.target: DatabaseTarget = parse_database_url(url)
+        self._echo = echo
+        self._engine: AsyncEngine | None = None
+        self._reader: async_sessionmaker[AsyncSession] | None = None
+        self._writer: async_sessionmaker[AsyncSession] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(settings.resolved_database_url)
+
+    @property
+    def backend(self) -> Backend:
+        return self.target.backend
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("Database.start() has not been called")
+        return self._engine
+
+    async def start(self, migrate: bool = True) -> None:
+        """Build the engine; with ``migrate``, bring the schema up to date (connects)."""
+        if self._engine is None:
+            self._engine = await self._build()
+            self._reader = async_sessionmaker(self._engine, expire_on_commit=False)
+            # On SQLite, write sessions take the write lock at BEGIN (see engine.py).
+            writer_engine = self._engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            self._writer = async_sessionmaker(writer_engine, expire_on_commit=False)
+            logger.info("database: %s", self.target.safe_url)
+        if migrate:
+            await self.migrate()
+
+    async def migrate(self) -> bool:
+        """Upgrade the schema to the newest revision; True if a migration ran."""
+        with translate_errors():
+            return await migrations.migrate(self.engine)
+
+    async def ping(self) -> bool:
+        """True if a trivial query succeeds; never raises for an unreachable database."""
+        try:
+            with translate_errors():
+                async with self.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception:
+            logger.warning("database ping failed", exc_info=True)
+            return False
+        return True
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            self._reader = self._writer = None
+            await engine.dispose()
+
+    @asynccontextmanager
+    async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session whose database errors come out as ``StorageError`` or ``Conflict``.
+
+        ``write=True`` for sessions that will write: on SQLite their transaction holds the
+        write lock from the start, so a read-then-write never fails half way.
+        """
+        maker = self._writer if write else self._reader
+        if maker is None:
+            raise RuntimeError("Database.start() has not been called")
+        with translate_errors():
+            async with maker() as session:
+                yield session
+
+    async def _build(self) -> AsyncEngine:
+        target = self.target
+        ssl_context = None
+        if target.ssl is not None:
+            try:
+                ssl_context = await anyio.to_thread.run_sync(build_ssl_context, target.ssl)
+            except OSError as exc:
+                raise ValueError("The SSL files named in the database URL cannot be read.") from exc
+        if target.sqlite_path is not None:
+            with translate_errors():  # e.g. the folder's parent is a file, or read-only
+                await anyio.to_thread.run_sync(_make_parent_dir, target.sqlite_path)
+        return build_engine(target, echo=self._echo, ssl_context=ssl_context)
+
+
+def _make_parent_dir(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,302 @@
+"""OpenAIChatModel against a real HTTP server speaking OpenAI's API, through the real SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+import anyio
+import pytest
+from tests.support.scripted_openai import Script, ScriptedOpenAI
+
+from sitechat.errors import ModelInterrupted, ModelUnavailable
+from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
+from sitechat.llm.openai_model import OpenAIChatModel
+from sitechat.tokens import count_tokens
+
+REQUEST = GenerationRequest(
+    messages=[
+        ChatMessage("system", "Answer from the context.\n[1] The office opens at 9 am."),
+        ChatMessage("user", "When does the office open?"),
+    ],
+    question="When does the office open?",
+    max_tokens=50,
+)
+TOKENS = ["The", " office", " opens", " at", " 9", " am", "."]
+
+
+def make_model(server: ScriptedOpenAI, *, timeout: float = 5.0) -> OpenAIChatModel:
+    return OpenAIChatModel(
+        api_key="sk-test",
+        base_url=server.base_url,
+        model="gpt-test",
+        timeout=timeout,
+        context_window=16_000,
+    )
+
+
+@pytest.fixture
+async def model(scripted_openai: ScriptedOpenAI) -> AsyncIterator[OpenAIChatModel]:
+    m = make_model(scripted_openai)
+    yield m
+    await m.aclose()
+
+
+async def collect(stream: AsyncIterator[StreamItem]) -> tuple[list[str], list[Usage]]:
+    texts: list[str] = []
+    usages: list[Usage] = []
+    with anyio.fail_after(10):
+        async for item in stream:
+            if isinstance(item, TextDelta):
+                texts.append(item.text)
+            else:
+                usages.append(item)
+    return texts, usages
+
+
+async def test_yields_each_delta_then_provider_usage(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    scripted_openai.script(Script(tokens=TOKENS))
+
+    texts, usages = await collect(model.stream(REQUEST))
+
+    assert texts == TOKENS
+    expected_prompt = sum(count_tokens(m.content) for m in REQUEST.messages)
+    assert usages == [
+        Usage(
+            prompt_tokens=expected_prompt,
+            completion_tokens=len(TOKENS),
+            source="provider",
+            model="gpt-test",
+        )
+    ]
+    body = scripted_openai.requests[-1].body
+    assert body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["max_tokens"] == 50
+    assert body["messages"][1] == {"role": "user", "content": "When does the office open?"}
+
+
+async def test_first_delta_arrives_while_the_server_is_still_generating(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    # The server sends one token and then holds the rest until the test lets it go on:
+    # receiving that token at all proves nothing waits for the end of the answer.
+    scripted_openai.script(Script(tokens=TOKENS, stall_after=1))
+
+    async with aclosing(model.stream(REQUEST)) as stream:
+        with anyio.fail_after(5):
+            first = await anext(stream)
+
+        assert first == TextDelta("The")
+        assert scripted_openai.last_stream.tokens_sent == 1
+        assert scripted_openai.last_stream.closed_at is None
+        scripted_openai.resume()
+        rest, usages = await collect(stream)
+
+    assert [first.text, *rest] == TOKENS
+    assert len(usages) == 1
+
+
+async def test_request_model_overrides_the_default(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    request = GenerationRequest(messages=REQUEST.messages, question="q", model="gpt-other")
+
+    _texts, usages = await collect(model.stream(request))
+
+    assert scripted_openai.requests[-1].body["model"] == "gpt-other"
+    assert usages[0].model == "gpt-other"
+
+
+async def test_usage_is_estimated_when_the_server_sends_none(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    scripted_openai.script(Script(tokens=TOKENS, usage=False))
+
+    texts, usages = await collect(model.stream(REQUEST))
+
+    assert usages[0].source == "estimated"
+    assert usages[0].completion_tokens == count_tokens("".join(texts))
+    assert usages[0].prompt_tokens > sum(count_tokens(m.content) for m in REQUEST.messages)
+
+
+async def test_retries_once_without_stream_options_when_the_server_rejects_them(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    scripted_openai.script(Script(tokens=TOKENS, reject_stream_options=True))
+
+    texts, usages = await collect(model.stream(REQUEST))
+
+    assert texts == TOKENS
+    assert usages[0].source == "estimated"
+    sent = [r.body.get("stream_options") for r in scripted_openai.requests]
+    assert sent == [{"include_usage": True}, None]
+
+    # The model remembers: the next answer does not pay for a rejected attempt again.
+    await collect(model.stream(REQUEST))
+    assert len(scripted_openai.requests) == 3
+    assert "stream_options" not in scripted_openai.requests[-1].body
+
+
+@pytest.mark.parametrize("status", [500, 429, 401])
+async def test_error_status_before_the_first_token_is_model_unavailable(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI, status: int
+) -> None:
+    scripted_openai.script(Script(status_error=status))
+
+    with pytest.raises(ModelUnavailable) as caught:
+        await collect(model.stream(REQUEST))
+
+    assert "Scripted failure" not in caught.value.message  # no upstream text leaks out
+    assert len(scripted_openai.requests) == 1  # no silent SDK retries
+
+
+async def test_connection_refused_is_model_unavailable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    model = OpenAIChatModel(
+        api_key="sk-test",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        model="gpt-test",
+        timeout=2.0,
+        context_window=16_000,
+    )
+    try:
+        with pytest.raises(ModelUnavailable):
+            await collect(model.stream(REQUEST))
+    finally:
+        await model.aclose()
+
+
+async def test_connection_dropped_mid_stream_is_model_interrupted(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    scripted_openai.script(Script(tokens=TOKENS, fail_after=3))
+    texts: list[str] = []
+
+    with pytest.raises(ModelInterrupted), anyio.fail_after(10):
+        async for item in model.stream(REQUEST):
+            assert isinstance(item, TextDelta)
+            texts.append(item.text)
+
+    assert texts == TOKENS[:3]
+    assert scripted_openai.last_stream.closed_by == "abort"
+
+
+async def test_connection_dropped_before_any_token_is_model_unavailable(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    scripted_openai.script(Script(tokens=TOKENS, fail_after=0))
+
+    with pytest.raises(ModelUnavailable):
+        await collect(model.stream(REQUEST))
+
+
+async def test_stream_ending_without_finish_reason_is_model_interrupted(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    scripted_openai.script(Script(tokens=TOKENS, omit_finish_reason=True))
+    texts: list[str] = []
+
+    with pytest.raises(ModelInterrupted):
+        async for item in model.stream(REQUEST):
+            assert isinstance(item, TextDelta)  # no Usage for a cut-off answer
+            texts.append(item.text)
+
+    assert texts == TOKENS
+
+
+async def test_stalled_stream_fails_as_interrupted_after_the_read_timeout(
+    scripted_openai: ScriptedOpenAI,
+) -> None:
+    scripted_openai.script(Script(tokens=TOKENS, stall_after=2))
+    model = make_model(scripted_openai, timeout=0.3)
+    texts: list[str] = []
+    try:
+        with pytest.raises(ModelInterrupted), anyio.fail_after(10):
+            async for item in model.stream(REQUEST):
+                assert isinstance(item, TextDelta)
+                texts.append(item.text)
+    finally:
+        await model.aclose()
+
+    assert texts == TOKENS[:2]
+    record = await scripted_openai.wait_closed(timeout=1.0)
+    assert record.closed_by == "client"
+
+
+async def test_aclose_of_the_stream_closes_the_upstream_connection_within_a_second(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    many = [f" t{i}" for i in range(200)]
+    scripted_openai.script(Script(tokens=many, token_gap=0.02))
+    stream = model.stream(REQUEST)
+    try:
+        with anyio.fail_after(5):
+            await anext(stream)
+    finally:
+        await stream.aclose()
+
+    # Explicitly asked for: the server must see the client leave within 1 s.
+    record = await scripted_openai.wait_closed(timeout=1.0)
+    assert record.closed_by == "client"
+    assert record.tokens_sent < len(many)
+
+
+async def test_cancelling_the_consumer_closes_the_upstream_connection_within_a_second(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    many = [f" t{i}" for i in range(200)]
+    scripted_openai.script(Script(tokens=many, token_gap=0.02))
+    got_first = asyncio.Event()
+
+    async def consume() -> None:
+        async for _item in model.stream(REQUEST):
+            got_first.set()
+
+    task = asyncio.create_task(consume())
+    with anyio.fail_after(5):
+        await got_first.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    record = await scripted_openai.wait_closed(timeout=1.0)
+    assert record.closed_by == "client"
+    assert record.tokens_sent < len(many)
+
+
+async def test_a_cancel_scope_deadline_closes_the_upstream_connection_within_a_second(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+) -> None:
+    # anyio cancels level-triggered: every await in the scope is cancelled again, so the close
+    # in ``finally`` only completes because it is shielded.
+    scripted_openai.script(Script(tokens=TOKENS, stall_after=2))
+    texts: list[str] = []
+
+    with anyio.move_on_after(0.5) as scope:
+        async for item in model.stream(REQUEST):
+            if isinstance(item, TextDelta):
+                texts.append(item.text)
+
+    assert scope.cancelled_caught
+    assert texts == TOKENS[:2]
+    record = await scripted_openai.wait_closed(timeout=1.0)
+    assert record.closed_by == "client"
+
+
+async def test_closed_model_reports_unavailable_without_calling_the_server(
+    scripted_openai: ScriptedOpenAI,
+) -> None:
+    model = make_model(scripted_openai)
+    await model.aclose()
+
+    with pytest.raises(ModelUnavailable):
+        await collect(model.stream(REQUEST))
+
+    assert scripted_openai.requests == []

@@ -1,0 +1,158 @@
+"""The running pieces the browser and nginx tests need: the real app under uvicorn with the
+scripted OpenAI-compatible model behind it and a seeded chatbot, plus small loopback servers
+for host pages (on another origin than the API) and for catching requests that must not
+happen."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+
+from sitechat.app import create_app
+from sitechat.config import Settings
+from sitechat.services import Services
+from sitechat.web import build_web_router
+from tests.conftest import seed_chatbot
+from tests.support.app_server import RunningServer, serve_app
+from tests.support.scripted_openai import ScriptedOpenAI
+
+CHATBOT_ID = "demo"
+THEME = {"primary_color": "#0b7285", "position": "bottom-right", "avatar_url": None}
+GREETING = "Hello! Ask me about shipping, returns or opening hours."
+STARTERS = ("When do orders ship?", "How do returns work?")
+
+
+def settings_for(data_dir: Path, model: ScriptedOpenAI) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        data_dir=data_dir,
+        default_provider="openai",
+        openai_api_key="test-key",
+        openai_base_url=model.base_url,
+        openai_model="scripted-model",
+    )
+
+
+def serves_widget(app: FastAPI) -> bool:
+    return any(getattr(route, "path", None) == "/widget/{name}" for route in app.routes)
+
+
+@dataclass
+class Stack:
+    app: FastAPI
+    api: RunningServer
+    services: Services
+    model: ScriptedOpenAI
+
+    @property
+    def widget_src(self) -> str:
+        return f"{self.api.base_url}/widget/sitechat.js"
+
+
+@asynccontextmanager
+async def sitechat_stack(
+    data_dir: Path, model: ScriptedOpenAI, *, allowed_origins: tuple[str, ...] = ()
+) -> AsyncIterator[Stack]:
+    """The app on a loopback port with the chatbot ``demo`` seeded from the shop documents."""
+    settings = settings_for(data_dir, model)
+    app = create_app(settings)
+    if not serves_widget(app):  # until the app factory includes the web router itself
+        app.include_router(build_web_router(settings))
+    async with serve_app(app) as api:
+        services: Services = app.state.services
+        await seed_chatbot(
+            services,
+            chatbot_id=CHATBOT_ID,
+            greeting=GREETING,
+            starter_questions=STARTERS,
+            theme=THEME,
+            allowed_origins=(*allowed_origins, api.base_url),
+        )
+        yield Stack(app, api, services, model)
+
+
+@dataclass
+class HostSite:
+    """A website on its own origin whose pages the test writes."""
+
+    server: RunningServer
+    pages: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def origin(self) -> str:
+        return self.server.base_url
+
+    def url(self, name: str) -> str:
+        return f"{self.origin}/{name}"
+
+
+@asynccontextmanager
+async def host_site() -> AsyncIterator[HostSite]:
+    app = FastAPI()
+    site: dict[str, HostSite] = {}
+
+    @app.get("/{name}")
+    async def page(name: str) -> Response:
+        html = site["it"].pages.get(name)
+        if html is None:
+            return Response(status_code=404)
+        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+
+    async with serve_app(app) as server:
+        site["it"] = HostSite(server)
+        yield site["it"]
+
+
+@dataclass
+class Trap:
+    """Counts every request that reaches it: hostile markup points here."""
+
+    server: RunningServer
+    hits: list[str] = field(default_factory=list)
+
+    @property
+    def origin(self) -> str:
+        return self.server.base_url
+
+
+@asynccontextmanager
+async def trap_server() -> AsyncIterator[Trap]:
+    app = FastAPI()
+    hits: list[str] = []
+
+    @app.api_route("/{path:path}", methods=["GET", "POST", "HEAD", "OPTIONS"])
+    async def catch(request: Request, path: str) -> Response:
+        hits.append(f"{request.method} /{path}")
+        return Response("trapped", media_type="text/plain")
+
+    async with serve_app(app) as server:
+        yield Trap(server, hits)
+
+
+def embed_page(
+    stack: Stack, *, head: str = "", body: str = "", before: str = "", attrs: str = ""
+) -> str:
+    """A host page with the one-line embed; ``before`` runs before the widget script."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Host page</title>{head}</head>
+<body>{body}
+<script>{before}</script>
+<script src="{stack.widget_src}" data-chatbot-id="{CHATBOT_ID}" {attrs} async></script>
+</body></html>"""
+
+
+def documented_queue_stub() -> str:
+    """The stub snippet exactly as docs/widget.md gives it to owners."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "widget.md").read_text("utf-8")
+    match = re.search(r"<!-- queue-stub -->\s*```html\s*<script>(.*?)</script>\s*```", doc, re.S)
+    assert match, "docs/widget.md lost its queue-stub snippet"
+    return match.group(1)

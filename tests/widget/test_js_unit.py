@@ -1,0 +1,33 @@
+"""Runs the widget's JavaScript unit tests (``node --test widget/tests/``) inside pytest, so
+``make test`` covers them. Without node they are skipped locally and fail in CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def test_widget_javascript_unit_tests_pass() -> None:
+    node = shutil.which("node")
+    if node is None:
+        if IN_CI:
+            pytest.fail("node is not installed: the widget's JavaScript tests cannot run")
+        pytest.skip("node is not installed")
+    result = subprocess.run(
+        [node, "--test", "widget/tests/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    summary = "\n".join(line for line in result.stdout.splitlines() if line.startswith("# "))
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "# pass 0" not in summary and "# fail 0" in summary, summary
