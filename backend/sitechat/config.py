@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     local_context_window: int = Field(default=2048, ge=512)
     local_max_concurrency: int = Field(default=1, ge=1)
     local_threads: int | None = None
+    # A 135M model answers best from few, short sources and short answers.
+    local_prompt_passages: int = Field(default=3, ge=1)
+    local_max_tokens: int = Field(default=256, ge=1)
 
     # --- chat ----------------------------------------------------------------------------
     max_message_chars: int = Field(default=4000, ge=1)

@@ -7,6 +7,7 @@ a source that cannot be read fails *that* document with a reason and touches not
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import uuid
@@ -71,7 +72,7 @@ class Ingestor:
             )
             raise IngestionError(f"{doc.title}: {exc.message}") from exc
         if title:
-            loaded = LoadedDocument(title=title, text=loaded.text, fmt=loaded.fmt)
+            loaded = dataclasses.replace(loaded, title=title)
         return await self.ingest_loaded(chatbot_id, loaded, url=url)
 
     async def ingest_loaded(
@@ -87,7 +88,7 @@ class Ingestor:
                 chatbot_id,
                 title=loaded.title,
                 url=url,
-                source_type=loaded.fmt,
+                source_type=loaded.source_type,
                 content_hash=digest,
                 status="running",
             )

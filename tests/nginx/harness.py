@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.widget.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "nginx" / "sitechat.conf.template"
@@ -102,13 +103,6 @@ def check_config(binary: str, prefix: Path, conf: Path) -> subprocess.CompletedP
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class RunningNginx:
     port: int
@@ -150,20 +144,19 @@ async def run_nginx(
         },
     )
     conf = write_config(prefix, site)
-    checked = check_config(binary, prefix, conf)
+    checked = await asyncio.to_thread(check_config, binary, prefix, conf)
     assert checked.returncode == 0, checked.stderr
-    process = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log"),
-         "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    process = await asyncio.create_subprocess_exec(
+        binary, "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log"),
+        "-g", "daemon off;",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
     running = RunningNginx(port, prefix)
     try:
         for _ in range(250):
-            if process.poll() is not None:
-                raise RuntimeError(f"nginx exited: {process.stderr and process.stderr.read()!r}"
-                                   f"\n{running.error_log()}")
+            if process.returncode is not None:
+                raise RuntimeError("nginx exited at startup:\n" + running.error_log())
             if await _port_open(port):
                 break
             await asyncio.sleep(0.02)
@@ -171,12 +164,10 @@ async def run_nginx(
             raise RuntimeError("nginx did not start listening in 5 s\n" + running.error_log())
         yield running
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.send_signal(signal.SIGTERM)  # fast shutdown: open streams are not waited for
             try:
-                await asyncio.wait_for(asyncio.to_thread(process.wait), timeout=10)
+                await asyncio.wait_for(process.wait(), timeout=10)
             except TimeoutError:
                 process.kill()
-                await asyncio.to_thread(process.wait)
-        if process.stderr is not None:
-            process.stderr.close()
+                await process.wait()

@@ -6,6 +6,7 @@ happen."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from tests.conftest import seed_chatbot
 from tests.support.app_server import RunningServer, serve_app
 from tests.support.scripted_openai import ScriptedOpenAI
 
+ROOT = Path(__file__).resolve().parents[2]
 CHATBOT_ID = "demo"
 THEME = {"primary_color": "#0b7285", "position": "bottom-right", "avatar_url": None}
 GREETING = "Hello! Ask me about shipping, returns or opening hours."
@@ -38,6 +40,14 @@ def settings_for(data_dir: Path, model: ScriptedOpenAI) -> Settings:
         openai_base_url=model.base_url,
         openai_model="scripted-model",
     )
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def serves_widget(app: FastAPI) -> bool:
@@ -75,6 +85,9 @@ async def sitechat_stack(
             theme=THEME,
             allowed_origins=(*allowed_origins, api.base_url),
         )
+        # The demo page asks how to embed the widget: the widget's own guide answers that.
+        guide = ROOT / "docs" / "widget.md"
+        await services.ingestor.ingest_bytes(CHATBOT_ID, guide.read_bytes(), filename=guide.name)
         yield Stack(app, api, services, model)
 
 
@@ -152,7 +165,7 @@ def embed_page(
 
 def documented_queue_stub() -> str:
     """The stub snippet exactly as docs/widget.md gives it to owners."""
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "widget.md").read_text("utf-8")
+    doc = (ROOT / "docs" / "widget.md").read_text("utf-8")
     match = re.search(r"<!-- queue-stub -->\s*```html\s*<script>(.*?)</script>\s*```", doc, re.S)
     assert match, "docs/widget.md lost its queue-stub snippet"
     return match.group(1)

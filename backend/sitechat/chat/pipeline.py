@@ -260,11 +260,15 @@ class ChatService:
             return
 
         max_tokens = config.max_tokens or self.settings.default_max_tokens
+        passages = to_passages(results)
+        if model.name == "local":
+            max_tokens = min(max_tokens, self.settings.local_max_tokens)
+            passages = passages[: self.settings.local_prompt_passages]
         max_tokens = min(max_tokens, model.context_window // 2)
         prompt = build_prompt(
             config,
             message,
-            to_passages(results),
+            passages,
             history,
             context_window=model.context_window,
             max_tokens=max_tokens,
@@ -312,10 +316,8 @@ class ChatService:
                 else:
                     usage = item
         finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
-                with anyio.CancelScope(shield=True):
-                    await aclose()
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()
 
         answer = progress.text
         if usage is None:

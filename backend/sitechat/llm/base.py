@@ -9,7 +9,7 @@ stream is closed, a local generation thread is told to stop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
@@ -70,6 +70,6 @@ class ChatModel(Protocol):
     name: str  # provider name: "openai", "local", "extractive"
     context_window: int  # tokens the model accepts, prompt and answer together
 
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamItem]: ...
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]: ...
 
     async def aclose(self) -> None: ...

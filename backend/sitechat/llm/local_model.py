@@ -36,6 +36,7 @@ import anyio
 from sitechat.errors import ModelInterrupted, ModelUnavailable
 from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
 
+REPEAT_PENALTY = 1.1
 logger = logging.getLogger(__name__)
 
 NOT_INSTALLED = (
@@ -278,6 +279,8 @@ class _Generation:
             stream=True,
             max_tokens=self.request.max_tokens,
             temperature=self.request.temperature,
+            # Small models fall into loops without it; 1.1 is llama.cpp's own CLI default.
+            repeat_penalty=REPEAT_PENALTY,
         )
         parts: list[str] = []
         try:

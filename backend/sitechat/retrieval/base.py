@@ -2,8 +2,9 @@
 embedded default) and a Qdrant server through ``AsyncQdrantClient``. One contract suite
 (``tests/retrieval/test_vector_store_contract.py``) runs against both.
 
-Tenant safety lives here: every read and delete is scoped by ``chatbot_id`` through one
-filter-building function in each adapter; nothing can search without a chatbot.
+Tenant safety lives here: every read and delete is scoped by ``chatbot_id`` through the
+filter builders of ``retrieval/filters.py`` (one per backend); nothing can search without a
+chatbot. ``Chunk.id`` must be a canonical lowercase UUID string.
 """
 
 from __future__ import annotations
