@@ -14,5 +14,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(label: str, values_ms: list[float]) -> str:
-    return (f"{label:<44} n={len(values_ms):<4} median={median(values_ms):8.1f} ms  "
-            f"p99={percentile(values_ms, 99):8.1f} ms  worst={max(values_ms):8.1f} ms")
+    return (
+        f"{label:<44} n={len(values_ms):<4} median={median(values_ms):8.1f} ms  "
+        f"p99={percentile(values_ms, 99):8.1f} ms  worst={max(values_ms):8.1f} ms"
+    )

@@ -16,6 +16,10 @@ from statistics import median
 
 import httpx
 from openai import AsyncOpenAI
+from tests.conftest import seed_chatbot
+from tests.support.app_server import serve_app
+from tests.support.scripted_openai import Script, ScriptedOpenAI
+from tests.support.sse_client import iter_frames
 
 from benchmarks.stats import summary
 from sitechat.app import create_app
@@ -24,19 +28,20 @@ from sitechat.chat.prompt import build_prompt
 from sitechat.config import Settings
 from sitechat.llm.base import GenerationRequest, TextDelta
 from sitechat.llm.local_model import LocalLlamaModel
-from tests.conftest import seed_chatbot
-from tests.support.app_server import serve_app
-from tests.support.scripted_openai import Script, ScriptedOpenAI
-from tests.support.sse_client import iter_frames
 
 REQUESTS = 20
 QUESTION = "How long do I have to return an item?"
 # Distinct questions, so llama.cpp's prompt-prefix cache cannot make repeats look free.
 QUESTIONS = [
-    "How long do I have to return an item?", "Is shipping free?", "When does the store open?",
-    "How long does delivery take inside the EU?", "Where do I drop a return parcel?",
-    "Is the Berlin store open on Sundays?", "How much is shipping for small orders?",
-    "When do orders ship?", "Do I get a full refund for returns?",
+    "How long do I have to return an item?",
+    "Is shipping free?",
+    "When does the store open?",
+    "How long does delivery take inside the EU?",
+    "Where do I drop a return parcel?",
+    "Is the Berlin store open on Sundays?",
+    "How much is shipping for small orders?",
+    "When do orders ship?",
+    "Do I get a full refund for returns?",
     "What time does the store close on Saturday?",
 ]
 
@@ -47,8 +52,9 @@ async def first_token_through_api(base_url: str, n: int) -> list[float]:
         for i in range(n):
             question = QUESTIONS[i % len(QUESTIONS)]
             started = time.perf_counter()
-            async with client.stream("POST", "/api/public/chat/stream",
-                                     json={"message": question, "chatbot_id": "shop"}) as r:
+            async with client.stream(
+                "POST", "/api/public/chat/stream", json={"message": question, "chatbot_id": "shop"}
+            ) as r:
                 first = None
                 async for frame in iter_frames(r):
                     if frame.type == "token" and first is None:
@@ -68,7 +74,8 @@ async def scripted(tmp: Path) -> None:
                 direct.clear()  # the first three were warm-up
             started = time.perf_counter()
             stream = await client.chat.completions.create(
-                model="m", messages=[{"role": "user", "content": QUESTION}], stream=True)
+                model="m", messages=[{"role": "user", "content": QUESTION}], stream=True
+            )
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
                     direct.append((time.perf_counter() - started) * 1000)
@@ -76,9 +83,13 @@ async def scripted(tmp: Path) -> None:
             await stream.close()
         await client.close()
 
-        settings = Settings(_env_file=None, data_dir=tmp / "scripted",  # type: ignore[call-arg]
-                            default_provider="openai", openai_api_key="k",
-                            openai_base_url=server.base_url)
+        settings = Settings(
+            _env_file=None,
+            data_dir=tmp / "scripted",  # type: ignore[call-arg]
+            default_provider="openai",
+            openai_api_key="k",
+            openai_base_url=server.base_url,
+        )
         app = create_app(settings)
         async with serve_app(app) as running:
             await seed_chatbot(app.state.services)
@@ -86,13 +97,18 @@ async def scripted(tmp: Path) -> None:
             through = await first_token_through_api(running.base_url, REQUESTS)
     print(summary("scripted model, SDK directly (baseline)", direct))
     print(summary("scripted model, through sitechat", through))
-    print(f"{'ratio of medians (sitechat / direct)':<44} {median(through) / median(direct):.2f}x"
-          f"   sitechat overhead ≈ {median(through) - median(direct):.1f} ms")
+    print(
+        f"{'ratio of medians (sitechat / direct)':<44} {median(through) / median(direct):.2f}x"
+        f"   sitechat overhead ≈ {median(through) - median(direct):.1f} ms"
+    )
 
 
 async def local(tmp: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp / "local",  # type: ignore[call-arg]
-                        default_provider="local")
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp / "local",  # type: ignore[call-arg]
+        default_provider="local",
+    )
     app = create_app(settings, preload_model=True)
     async with serve_app(app) as running:
         services = app.state.services
@@ -107,10 +123,17 @@ async def local(tmp: Path) -> None:
         for i in range(REQUESTS):
             question = QUESTIONS[i % len(QUESTIONS)]
             results = await services.vectors.search("shop", question, 5)
-            built = build_prompt(config, question, to_passages(results), [],
-                                 context_window=model.context_window, max_tokens=400)
-            request = GenerationRequest(messages=built.messages, question=question,
-                                        passages=built.passages, max_tokens=8)
+            built = build_prompt(
+                config,
+                question,
+                to_passages(results),
+                [],
+                context_window=model.context_window,
+                max_tokens=400,
+            )
+            request = GenerationRequest(
+                messages=built.messages, question=question, passages=built.passages, max_tokens=8
+            )
             started = time.perf_counter()
             stream = model.stream(request)
             async for item in stream:

@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from sitechat.app import create_app
 from sitechat.config import Settings
 from sitechat.services import Services
-from tests.support.fixtures import scripted_openai  # noqa: F401  (fixture)
+
+pytest_plugins = ["tests.support.fixtures"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -60,8 +61,7 @@ class AppHarness:
 
 async def seed_chatbot(services: Services, chatbot_id: str = "shop", **fields: Any) -> str:
     org = await services.store.create_org("Shop Inc")
-    await services.store.create_chatbot(org.id, name="Shop helper", chatbot_id=chatbot_id,
-                                        **fields)
+    await services.store.create_chatbot(org.id, name="Shop helper", chatbot_id=chatbot_id, **fields)
     for name, text in SHOP_DOCS.items():
         await services.ingestor.ingest_bytes(chatbot_id, text.encode(), filename=name)
     return org.id

@@ -32,8 +32,7 @@ def test_org_create_prints_an_admin_key_once(cli: CliRunner) -> None:
 
 def test_chatbot_create_and_ingest_a_folder(cli: CliRunner, tmp_path: Path) -> None:
     org_id = invoke(cli, "org", "create", "Acme").stdout.split("org id:")[1].split()[0]
-    result = invoke(cli, "chatbot", "create", "--org", org_id, "--name", "Helper",
-                    "--id", "helper")
+    result = invoke(cli, "chatbot", "create", "--org", org_id, "--name", "Helper", "--id", "helper")
     assert result.exit_code == 0 and result.stdout.strip() == "helper"
 
     docs = tmp_path / "kb"

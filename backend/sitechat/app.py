@@ -61,8 +61,13 @@ def create_app(
         allow_credentials=False,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Content-Type", "X-Sitechat-Visitor-Token", "X-Request-ID"],
-        expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit",
-                        "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
         max_age=600,
     )
     app.add_middleware(RequestIdMiddleware)

@@ -19,10 +19,14 @@ import typer
 from sitechat.config import Settings
 from sitechat.errors import SitechatError
 
-app = typer.Typer(help="sitechat: website chatbots grounded in your documents.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-org_app = typer.Typer(help="Organisations (tenants) and their admin API keys.",
-                      no_args_is_help=True)
+app = typer.Typer(
+    help="sitechat: website chatbots grounded in your documents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+org_app = typer.Typer(
+    help="Organisations (tenants) and their admin API keys.", no_args_is_help=True
+)
 chatbot_app = typer.Typer(help="Chatbots.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
@@ -165,8 +169,12 @@ def chatbot_create(
         if await services.store.get_org(org_id) is None:
             raise CliError(f"no organisation with id {org_id}")
         return await services.store.create_chatbot(
-            org_id, name=name, chatbot_id=chatbot_id, system_prompt=system_prompt,
-            provider=provider, model=model,
+            org_id,
+            name=name,
+            chatbot_id=chatbot_id,
+            system_prompt=system_prompt,
+            provider=provider,
+            model=model,
         )
 
     chatbot = run(with_services(work))

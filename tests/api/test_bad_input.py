@@ -6,16 +6,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from tests.conftest import AppHarness
 
 from sitechat.storage.models import MessageRow
-from tests.conftest import AppHarness
 
 ENDPOINTS = ["/api/public/chat/stream", "/api/public/chat"]
 
 
 async def stored_messages(harness: AppHarness) -> int:
     async with harness.services.database.session() as session:
-        return int((await session.execute(select(func.count()).select_from(MessageRow))).scalar_one())
+        return int(
+            (await session.execute(select(func.count()).select_from(MessageRow))).scalar_one()
+        )
 
 
 def assert_json_error(response: Any, status: int, code: str, field: str | None = None) -> None:
@@ -99,9 +101,7 @@ async def test_json_array_body_is_400(harness: AppHarness, endpoint: str) -> Non
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-async def test_unknown_chatbot_is_404_before_any_stream(
-    harness: AppHarness, endpoint: str
-) -> None:
+async def test_unknown_chatbot_is_404_before_any_stream(harness: AppHarness, endpoint: str) -> None:
     response = await harness.client.post(
         endpoint, json={"message": "hello there", "chatbot_id": "nobody"}
     )
@@ -128,8 +128,11 @@ async def test_unexpected_crash_gives_500_without_internal_text(harness: AppHarn
     )
     assert response.status_code == 500
     body = response.json()
-    assert body == {"error": "Something went wrong.", "code": "internal_error",
-                    "request_id": response.headers["x-request-id"]}
+    assert body == {
+        "error": "Something went wrong.",
+        "code": "internal_error",
+        "request_id": response.headers["x-request-id"],
+    }
     assert "hunter2" not in response.text
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sitechat.config import Settings
 from tests.conftest import AppHarness, running_app
 from tests.support.scripted_openai import Script
 from tests.support.sse_client import parse_body
+
+from sitechat.config import Settings
 
 STREAM = "/api/public/chat/stream"
 
@@ -58,14 +59,15 @@ async def test_token_frames_keep_the_original_shape(harness: AppHarness) -> None
 
 
 async def test_user_message_and_answer_are_stored_in_the_session(harness: AppHarness) -> None:
-    _, frames = await stream_frames(
-        harness, {"message": "Is shipping free?", "chatbot_id": "shop"}
-    )
+    _, frames = await stream_frames(harness, {"message": "Is shipping free?", "chatbot_id": "shop"})
     session_id = frames[0].data["session_id"]
     _, second = await stream_frames(
         harness,
-        {"message": "And how long does delivery take?", "chatbot_id": "shop",
-         "session_id": session_id},
+        {
+            "message": "And how long does delivery take?",
+            "chatbot_id": "shop",
+            "session_id": session_id,
+        },
     )
     assert second[0].data["session_id"] == session_id
 
@@ -80,9 +82,7 @@ async def test_user_message_and_answer_are_stored_in_the_session(harness: AppHar
     assert answer.sources and answer.context_quality and answer.usage
     assert answer.ttft_ms is not None and answer.ttft_ms >= 0
 
-    restored = await harness.client.get(
-        f"/api/public/chatbots/shop/sessions/{session_id}/messages"
-    )
+    restored = await harness.client.get(f"/api/public/chatbots/shop/sessions/{session_id}/messages")
     assert restored.status_code == 200
     assert [m["content"] for m in restored.json()["messages"]] == [m.content for m in messages]
 
@@ -143,7 +143,10 @@ async def test_openai_provider_streams_the_scripted_answer_with_provider_usage(
         )
     frames = parse_body(response.text)
     assert [f.data["content"] for f in frames if f.type == "token"] == [
-        "Returns ", "are ", "free ", "[1]."
+        "Returns ",
+        "are ",
+        "free ",
+        "[1].",
     ]
     complete = frames[-1].data
     assert complete["content"] == "Returns are free [1]."
@@ -189,9 +192,7 @@ async def test_model_failing_mid_stream_stores_the_partial_answer_as_interrupted
         error = frames[-1].data
         assert error["type"] == "error" and error["code"] == "model_interrupted"
         assert error["partial"] is True
-        conversation = await h.services.store.get_conversation(
-            "shop", frames[0].data["session_id"]
-        )
+        conversation = await h.services.store.get_conversation("shop", frames[0].data["session_id"])
         stored = await h.services.store.list_messages(conversation.id)
     assert stored[-1].status == "interrupted"
     assert stored[-1].content == "Orders ship "
@@ -223,8 +224,9 @@ async def test_a_looping_answer_is_stopped_and_completed(
     loop = ["The parcel ", "ships from Berlin ", "every day. "]
     scripted_openai.script(Script(tokens=["Orders ship fast. ", *loop * 30], token_gap=0.001))
     async with running_app(openai_settings()) as h:
-        response = await h.client.post(STREAM, json={"message": "When do orders ship?",
-                                                     "chatbot_id": "shop"})
+        response = await h.client.post(
+            STREAM, json={"message": "When do orders ship?", "chatbot_id": "shop"}
+        )
     frames = parse_body(response.text)
     complete = frames[-1].data
     assert complete["type"] == "complete"

@@ -9,13 +9,13 @@ import asyncio
 from typing import Any
 
 import httpx
-
-from sitechat.app import create_app
-from sitechat.services import Services
 from tests.conftest import seed_chatbot
 from tests.support.app_server import serve_app
 from tests.support.scripted_openai import Script
 from tests.support.sse_client import Frame, iter_frames
+
+from sitechat.app import create_app
+from sitechat.services import Services
 
 BODY = {"message": "When do orders ship?", "chatbot_id": "shop"}
 
@@ -54,8 +54,9 @@ async def test_first_token_reaches_the_client_while_the_model_is_still_generatin
 async def test_client_disconnect_closes_the_upstream_stream_and_keeps_the_partial_answer(
     openai_settings: Any, scripted_openai: Any
 ) -> None:
-    scripted_openai.script(Script(tokens=["Orders ", "ship ", "within ", "two ", "days."],
-                                  stall_after=2))
+    scripted_openai.script(
+        Script(tokens=["Orders ", "ship ", "within ", "two ", "days."], stall_after=2)
+    )
     app = create_app(openai_settings())
     async with serve_app(app) as server:
         services: Services = app.state.services

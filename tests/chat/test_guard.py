@@ -25,8 +25,10 @@ def test_short_sentences_may_repeat() -> None:
 
 
 def test_distinct_sentences_pass() -> None:
-    text = ("Orders ship within two days. Delivery takes three to five days. "
-            "Shipping is free over 50 euros.\nReturns are accepted within 30 days.")
+    text = (
+        "Orders ship within two days. Delivery takes three to five days. "
+        "Shipping is free over 50 euros.\nReturns are accepted within 30 days."
+    )
     assert feed_words(RepetitionGuard(), text) is None
 
 

@@ -16,9 +16,14 @@ def passage(n: int, words: int) -> ContextPassage:
 
 def history(turns: int) -> list[Message]:
     return [
-        Message(id=str(i), conversation_id="c", role="user" if i % 2 == 0 else "assistant",
-                content=f"turn {i} " + "text " * 50, status="complete",
-                created_at=datetime.now(UTC))
+        Message(
+            id=str(i),
+            conversation_id="c",
+            role="user" if i % 2 == 0 else "assistant",
+            content=f"turn {i} " + "text " * 50,
+            status="complete",
+            created_at=datetime.now(UTC),
+        )
         for i in range(turns)
     ]
 
@@ -28,8 +33,14 @@ def total_tokens(messages: list) -> int:
 
 
 def test_prompt_has_system_history_and_fenced_sources_then_question() -> None:
-    built = build_prompt(CONFIG, "Where?", [passage(1, 10), passage(2, 10)], history(2),
-                         context_window=4000, max_tokens=400)
+    built = build_prompt(
+        CONFIG,
+        "Where?",
+        [passage(1, 10), passage(2, 10)],
+        history(2),
+        context_window=4000,
+        max_tokens=400,
+    )
     roles = [m.role for m in built.messages]
     assert roles == ["system", "user", "assistant", "user"]
     assert built.messages[0].content.startswith("Be kind.")
@@ -42,8 +53,9 @@ def test_prompt_has_system_history_and_fenced_sources_then_question() -> None:
 
 def test_prompt_stays_within_the_budget_dropping_history_first() -> None:
     passages = [passage(i, 150) for i in range(1, 6)]
-    built = build_prompt(CONFIG, "Where?", passages, history(20),
-                         context_window=1200, max_tokens=300)
+    built = build_prompt(
+        CONFIG, "Where?", passages, history(20), context_window=1200, max_tokens=300
+    )
     assert total_tokens(built.messages) <= 1200 - 300
     assert built.passages and built.passages[0].number == 1
     assert built.history_turns < 20
@@ -55,6 +67,7 @@ def test_history_never_starts_with_an_assistant_turn() -> None:
 
 
 def test_huge_question_is_truncated_to_fit() -> None:
-    built = build_prompt(CONFIG, "word " * 5000, [passage(1, 10)], [],
-                         context_window=1024, max_tokens=200)
+    built = build_prompt(
+        CONFIG, "word " * 5000, [passage(1, 10)], [], context_window=1024, max_tokens=200
+    )
     assert total_tokens(built.messages) <= 1024 - 200

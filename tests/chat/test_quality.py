@@ -12,13 +12,21 @@ def scored(text: str, score: float, title: str = "Doc") -> ScoredChunk:
 def test_no_results_is_level_none() -> None:
     quality = assess("how much is shipping?", [])
     assert quality.level == "none"
-    assert quality.to_dict() == {"level": "none", "top_score": 0.0, "mean_score": 0.0,
-                                 "chunks_used": 0, "coverage": 0.0, "top_coverage": 0.0}
+    assert quality.to_dict() == {
+        "level": "none",
+        "top_score": 0.0,
+        "mean_score": 0.0,
+        "chunks_used": 0,
+        "coverage": 0.0,
+        "top_coverage": 0.0,
+    }
 
 
 def test_passage_covering_every_question_term_is_high() -> None:
-    quality = assess("What are the shipping costs?",
-                     [scored("Shipping costs 4.90 euros.", 7.5), scored("Returns.", 1.0)])
+    quality = assess(
+        "What are the shipping costs?",
+        [scored("Shipping costs 4.90 euros.", 7.5), scored("Returns.", 1.0)],
+    )
     assert quality.level == "high"
     assert quality.coverage == 1.0 and quality.top_coverage == 1.0
     assert quality.top_score == 7.5 and quality.mean_score == 4.25

@@ -7,12 +7,20 @@ from sitechat.domain import Message
 
 
 def msg(role: str, content: str) -> Message:
-    return Message(id=content, conversation_id="c", role=role,  # type: ignore[arg-type]
-                   content=content, status="complete", created_at=datetime.now(UTC))
+    return Message(
+        id=content,
+        conversation_id="c",
+        role=role,  # type: ignore[arg-type]
+        content=content,
+        status="complete",
+        created_at=datetime.now(UTC),
+    )
 
 
-HISTORY = [msg("user", "What does the premium plan include?"),
-           msg("assistant", "The premium plan includes priority support [1].")]
+HISTORY = [
+    msg("user", "What does the premium plan include?"),
+    msg("assistant", "The premium plan includes priority support [1]."),
+]
 
 
 def test_follow_up_carries_the_previous_subject_into_the_search_query() -> None:

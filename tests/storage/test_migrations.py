@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,12 +67,59 @@ async def test_the_migrated_schema_is_exactly_the_models(empty_database_url: str
 async def test_workers_starting_together_migrate_once(empty_database_url: str) -> None:
     workers = [Database(empty_database_url) for _ in range(4)]
     try:
-        await asyncio.gather(*(worker.start(migrate=True) for worker in workers))
+        await asyncio.gather(*(worker.start(migrate=False) for worker in workers))
+        ran = await asyncio.gather(*(worker.migrate() for worker in workers))
+        assert sorted(ran) == [False, False, False, True]
         assert await versions(workers[0]) == [HEAD]
-        for worker in workers:
-            assert await worker.migrate() is False
     finally:
         await asyncio.gather(*(worker.close() for worker in workers))
+
+
+# One worker process: migrate the database at argv[1], print whether it did.
+WORKER_SCRIPT = """
+import asyncio, sys
+from sitechat.storage import Database
+
+async def main() -> None:
+    database = Database(sys.argv[1])
+    await database.start(migrate=False)
+    try:
+        print("migrated" if await database.migrate() else "current")
+    finally:
+        await database.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_worker_processes_starting_together_migrate_once(empty_database_url: str) -> None:
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WORKER_SCRIPT,
+            empty_database_url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    outputs = await asyncio.wait_for(
+        asyncio.gather(*(process.communicate() for process in processes)), timeout=60
+    )
+    for process, (_out, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err.decode()
+    assert sorted(out.decode().strip() for out, _err in outputs) == [
+        "current",
+        "current",
+        "migrated",
+    ]
+    database = Database(empty_database_url)
+    await database.start(migrate=False)
+    try:
+        assert await versions(database) == [HEAD]
+    finally:
+        await database.close()
 
 
 async def test_sqlite_connections_use_wal_and_enforce_foreign_keys(tmp_path: Path) -> None:

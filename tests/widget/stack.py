@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, Response
 from sitechat.app import create_app
 from sitechat.config import Settings
 from sitechat.services import Services
-from sitechat.web import build_web_router
 from tests.conftest import seed_chatbot
 from tests.support.app_server import RunningServer, serve_app
 from tests.support.scripted_openai import ScriptedOpenAI
@@ -50,10 +49,6 @@ def free_port() -> int:
         return port
 
 
-def serves_widget(app: FastAPI) -> bool:
-    return any(getattr(route, "path", None) == "/widget/{name}" for route in app.routes)
-
-
 @dataclass
 class Stack:
     app: FastAPI
@@ -73,8 +68,6 @@ async def sitechat_stack(
     """The app on a loopback port with the chatbot ``demo`` seeded from the shop documents."""
     settings = settings_for(data_dir, model)
     app = create_app(settings)
-    if not serves_widget(app):  # until the app factory includes the web router itself
-        app.include_router(build_web_router(settings))
     async with serve_app(app) as api:
         services: Services = app.state.services
         await seed_chatbot(

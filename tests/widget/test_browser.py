@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -404,9 +404,12 @@ async def test_unreachable_api_shows_the_network_error(
 
 
 @asynccontextmanager
-async def rate_limited_api(config: dict[str, Any]) -> AsyncIterator[str]:
+async def rate_limited_api(
+    config: dict[str, Any], chat_headers: list[dict[str, str]]
+) -> AsyncIterator[str]:
     """A stand-in API whose chat answers 429 with Retry-After: the app has no rate limiter
-    yet. It sends the same CORS headers the app does, exposing Retry-After."""
+    yet. It sends the same CORS headers the app does, exposing Retry-After, and records the
+    headers of each chat request."""
     app = FastAPI()
     app.add_middleware(
         CORSMiddleware,
@@ -421,7 +424,8 @@ async def rate_limited_api(config: dict[str, Any]) -> AsyncIterator[str]:
         return config
 
     @app.post("/api/public/chat/stream")
-    async def chat_stream() -> JSONResponse:
+    async def chat_stream(request: Request) -> JSONResponse:
+        chat_headers.append(dict(request.headers))
         body = {
             "error": "Too many requests; try again later.",
             "code": "rate_limited",
@@ -436,8 +440,10 @@ async def rate_limited_api(config: dict[str, Any]) -> AsyncIterator[str]:
 async def test_429_shows_the_wait_and_counts_down_the_retry(
     context: Any, host: HostSite, stack: Stack
 ) -> None:
-    config = await stack_config(stack)
-    async with rate_limited_api(config) as api:
+    # The config carries a visitor token (tenancy issue): chat calls must send it back.
+    config = {**await stack_config(stack), "visitor_token": "vt-123"}
+    chat_headers: list[dict[str, str]] = []
+    async with rate_limited_api(config, chat_headers) as api:
         before = documented_queue_stub() + (
             "window.__errors = []; SitechatWidget.on('error', e => window.__errors.push(e));"
         )
@@ -462,6 +468,7 @@ async def test_429_shows_the_wait_and_counts_down_the_retry(
                 "status": 429,
             }
         ]
+        assert [h.get("x-sitechat-visitor-token") for h in chat_headers] == ["vt-123"]
         await page.close()
 
 

@@ -48,8 +48,10 @@ def _chat_request(body: ChatBody, request_id: str) -> ChatRequest:
     summary="Ask a question; the answer streams as Server-Sent Events",
     response_model=None,
     responses={
-        200: {"content": {"text/event-stream": {}}, "description": "start, sources, token…, "
-              "then complete or error"},
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "start, sources, token…, then complete or error",
+        },
         **ERRORS,
     },
 )

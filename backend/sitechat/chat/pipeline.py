@@ -29,8 +29,8 @@ from sitechat.chat.events import (
     ChatEvent,
     CompleteEvent,
     ErrorEvent,
-    SourcesEvent,
     Source,
+    SourcesEvent,
     StartEvent,
     TokenEvent,
 )
@@ -195,14 +195,16 @@ class ChatService:
             yield self._error(exc, turn, progress, partial=interrupted)
         except SitechatError as exc:
             logger.warning("chat turn failed: %r (request %s)", exc, request_id, exc_info=exc)
-            await self._save_end(progress, "interrupted" if progress.parts else "failed",
-                                 error_code=exc.code)
+            await self._save_end(
+                progress, "interrupted" if progress.parts else "failed", error_code=exc.code
+            )
             yield self._error(exc, turn, progress, partial=bool(progress.parts))
-        except Exception as exc:
+        except Exception:
             logger.exception("chat turn crashed (request %s)", request_id)
             internal = SitechatError()
-            await self._save_end(progress, "interrupted" if progress.parts else "failed",
-                                 error_code=internal.code)
+            await self._save_end(
+                progress, "interrupted" if progress.parts else "failed", error_code=internal.code
+            )
             yield self._error(internal, turn, progress, partial=bool(progress.parts))
         finally:
             if not progress.saved and progress.assistant_id is not None:
@@ -211,7 +213,7 @@ class ChatService:
                 with anyio.CancelScope(shield=True):
                     await self._save_end(progress, "interrupted", error_code="client_disconnected")
 
-    async def answer(self, turn: ChatTurn) -> ChatEvent:
+    async def answer(self, turn: ChatTurn) -> CompleteEvent | ErrorEvent:
         """The non-streaming outcome: the final ``complete`` or ``error`` event."""
         last: ChatEvent | None = None
         async for event in self.stream(turn):
@@ -310,8 +312,9 @@ class ChatService:
                     yield TokenEvent(item.text)
                     if guard.feed(item.text):
                         stopped_looping = True
-                        logger.info("stopped a looping answer (request %s)",
-                                    turn.request.request_id)
+                        logger.info(
+                            "stopped a looping answer (request %s)", turn.request.request_id
+                        )
                         break
                 else:
                     usage = item
@@ -355,8 +358,14 @@ class ChatService:
         progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
         progress.parts.append(text)
         yield TokenEvent(text)
-        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
-                 "source": "none", "provider": None, "model": None}
+        usage = {
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "source": "none",
+            "provider": None,
+            "model": None,
+        }
         await self.store.finish_message(
             progress.assistant_id,
             content=text,

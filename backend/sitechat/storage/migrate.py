@@ -11,13 +11,21 @@ and the later ones find nothing to do:
   session-level lock could be left on a server connection someone else gets next.
 - SQLite: ``BEGIN IMMEDIATE``, SQLite's write lock.
 
+Within one process an ``asyncio.Lock`` comes first: Alembic's ``context`` and ``op`` are
+process-wide proxies to the migration running *now*, so two migrations interleaving on one
+event loop (say, two ``Database`` objects on different databases) would send each other's
+DDL to the wrong connection.
+
 Before taking any lock, the database's revision is compared with the scripts' heads; when it
 is current (every start but the first after an upgrade), nothing is locked and nothing runs.
+Under the lock it is compared again, so of several workers exactly one migrates.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -41,6 +49,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed 64-bit number, the same in every sitechat process: the first 8 bytes of
 # sha256(b"sitechat:migrations"), as a signed integer.
 ADVISORY_LOCK_KEY = -1639356931495252876
+
+_loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -69,6 +81,14 @@ def schema_differences(connection: Connection) -> list[Any]:
     return list(compare_metadata(context, Base.metadata))
 
 
+def _process_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _loop_locks.get(loop)
+    if lock is None:
+        lock = _loop_locks[loop] = asyncio.Lock()
+    return lock
+
+
 def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
@@ -91,7 +111,7 @@ async def migrate(engine: AsyncEngine) -> bool:
         return False
 
     is_sqlite = engine.dialect.name == "sqlite"
-    async with engine.connect() as connection:
+    async with _process_lock(), engine.connect() as connection:
         if is_sqlite:
             connection = await connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         async with connection.begin():
@@ -99,6 +119,9 @@ async def migrate(engine: AsyncEngine) -> bool:
                 await connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
                 )
+            # Whoever held the lock before us may have done the work already.
+            if await connection.run_sync(current_revisions) == heads:
+                return False
             # Alembic reads the (small, packaged) scripts synchronously here. This happens
             # once per upgrade, at start-up, before anything is served.
             await connection.run_sync(_upgrade)
