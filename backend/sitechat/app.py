@@ -51,7 +51,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(public.router)
-    app.include_router(build_web_router(settings))
+    app.include_router(build_web_router(settings, widget_dir=settings.widget_dir))
     # Public endpoints are called from any website that embeds the widget. No cookies are
     # used anywhere (admin calls carry a bearer key), so a wildcard without credentials is
     # safe; per-chatbot allowed origins are enforced by the public gate.

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
+    # Where the widget's files are; empty: ``widget/`` of the source tree sitechat runs from.
+    widget_dir: Path | None = None
     # A key with full admin rights, for bootstrapping orgs through the API.
     bootstrap_admin_key: SecretStr | None = None
 

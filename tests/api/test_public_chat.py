@@ -234,3 +234,13 @@ async def test_a_looping_answer_is_stopped_and_completed(
     assert complete["usage"]["stopped"] == "repetition"
     record = await scripted_openai.wait_closed(timeout=5.0)
     assert record.closed_by == "client" and record.tokens_sent < 90
+
+
+async def test_readiness_is_503_naming_the_failing_part(harness: AppHarness) -> None:
+    await harness.services.vectors.close()
+    ready = await harness.client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {
+        "status": "not_ready",
+        "checks": {"database": "ok", "vector_store": "failing"},
+    }

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from sitechat.errors import StorageError
 from sitechat.storage import Database, Store
 from sitechat.storage.translate import UNREACHABLE_MESSAGE
-from tests.storage.conftest import with_params
 
 PASSWORD = "s3cret-pw"
 
@@ -38,7 +38,8 @@ async def test_starting_against_a_closed_port_is_a_storage_error(closed_port: in
     with pytest.raises(StorageError) as caught:
         await database.start(migrate=True)
     assert_safe(caught.value, PASSWORD, str(closed_port), "127.0.0.1")
-    await database.close()
+    with pytest.raises(RuntimeError, match="start"):  # a failed start leaves nothing open
+        _ = database.engine
 
 
 async def test_store_calls_against_a_closed_port_are_storage_errors(closed_port: int) -> None:
@@ -47,15 +48,17 @@ async def test_store_calls_against_a_closed_port_are_storage_errors(closed_port:
     )
     await database.start(migrate=False)
     store = Store(database)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: store.create_org("Acme"),
+        lambda: store.get_chatbot("demo"),
+        lambda: store.get_or_create_conversation("demo", "s1"),
+        lambda: store.authenticate_api_key("sck_" + "a" * 43),
+        lambda: store.list_messages("c1"),
+    ]
     try:
-        for call in (
-            store.create_org("Acme"),
-            store.get_chatbot("demo"),
-            store.get_or_create_conversation("demo", "s1"),
-            store.authenticate_api_key("sck_" + "a" * 43),
-        ):
+        for call in calls:
             with pytest.raises(StorageError) as caught:
-                await call
+                await call()
             assert_safe(caught.value, PASSWORD, str(closed_port))
         assert await store.ping() is False
     finally:
@@ -64,9 +67,8 @@ async def test_store_calls_against_a_closed_port_are_storage_errors(closed_port:
 
 @pytest.mark.postgres
 async def test_a_missing_postgres_database_is_a_storage_error(postgres_url: str) -> None:
-    url = with_params(postgres_url)
-    missing = url.rsplit("/", 1)[0] + "/sitechat_no_such_database"
-    database = Database(missing)
+    missing = make_url(postgres_url).set(database="sitechat_no_such_database")
+    database = Database(missing.render_as_string(hide_password=False))
     with pytest.raises(StorageError) as caught:
         await database.start(migrate=True)
     assert_safe(caught.value, "sitechat_no_such_database")

@@ -92,6 +92,8 @@ asyncio.run(main())
 """
 
 
+# Pooler mode takes the very same lock; two backends are enough for the process case.
+@pytest.mark.parametrize("empty_database_url", FRESH_BACKENDS[:2], indirect=True)
 async def test_worker_processes_starting_together_migrate_once(empty_database_url: str) -> None:
     processes = [
         await asyncio.create_subprocess_exec(

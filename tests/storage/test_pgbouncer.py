@@ -69,12 +69,16 @@ def _pgbouncer_binary() -> str:
     return found
 
 
+def _read_log(log: Path, stderr: bytes) -> str:
+    return log.read_text() if log.exists() else stderr.decode()
+
+
 async def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     dsn = make_url(url).render_as_string(hide_password=False)
     for _ in range(100):
         if process.poll() is not None:
             _out, err = process.communicate()
-            details = log.read_text() if log.exists() else err.decode()
+            details = await asyncio.to_thread(_read_log, log, err)
             raise RuntimeError(f"pgbouncer exited with {process.returncode}: {details}")
         try:
             connection = await asyncpg.connect(dsn, statement_cache_size=0, timeout=2)

@@ -79,7 +79,14 @@ async def test_unknown_or_malformed_keys_do_not_authenticate(store: Store) -> No
     org = await store.create_org("Acme")
     _record, plaintext = await store.create_api_key(org.id)
     same_prefix_wrong_secret = plaintext[:12] + "x" * (len(plaintext) - 12)
-    for guess in (same_prefix_wrong_secret, "sck_", "", "nope", plaintext + "x", "sck_" + "a" * 500):
+    for guess in (
+        same_prefix_wrong_secret,
+        "sck_",
+        "",
+        "nope",
+        plaintext + "x",
+        "sck_" + "a" * 500,
+    ):
         assert await store.authenticate_api_key(guess) is None
 
 
@@ -172,12 +179,11 @@ async def test_a_chatbot_for_a_missing_org_is_a_conflict(store: Store) -> None:
 
 
 @pytest.mark.parametrize("bad_id", ["", "has space", "-leading", "x" * 65, "slash/y", "é"])
-async def test_chatbot_ids_that_do_not_fit_in_a_url_are_refused(
-    store: Store, bad_id: str
-) -> None:
-    org = await store.create_org("Acme")
+async def test_chatbot_ids_that_do_not_fit_in_a_url_are_refused(bad_id: str) -> None:
+    # Checked before any database work: an unstarted database is enough.
+    store = Store(Database("sqlite+aiosqlite:///:memory:"))
     with pytest.raises(InvalidInput):
-        await store.create_chatbot(org.id, name="x", chatbot_id=bad_id)
+        await store.create_chatbot("org", name="x", chatbot_id=bad_id)
 
 
 async def test_unknown_chatbot_fields_are_refused(store: Store) -> None:
@@ -291,7 +297,11 @@ async def test_adding_a_message_returns_it_and_bumps_the_conversation(store: Sto
     await make_chatbot(store)
     conversation = await store.get_or_create_conversation("demo", "s1")
     message = await store.add_message(conversation.id, "user", "Where is my order?")
-    assert (message.role, message.content, message.status) == ("user", "Where is my order?", "complete")
+    assert (message.role, message.content, message.status) == (
+        "user",
+        "Where is my order?",
+        "complete",
+    )
     assert message.sources == [] and message.usage is None and message.ttft_ms is None
     assert_utc(message.created_at)
     bumped = await store.get_conversation("demo", "s1")
@@ -499,8 +509,12 @@ async def test_updating_a_document(store: Store) -> None:
 async def test_documents_are_listed_per_chatbot_and_deleted(store: Store) -> None:
     await make_chatbot(store)
     await make_chatbot(store, "other")
-    first = await store.create_document("demo", title="1", url=None, source_type="text", content_hash="1")
-    second = await store.create_document("demo", title="2", url=None, source_type="text", content_hash="2")
+    first = await store.create_document(
+        "demo", title="1", url=None, source_type="text", content_hash="1"
+    )
+    second = await store.create_document(
+        "demo", title="2", url=None, source_type="text", content_hash="2"
+    )
     await store.create_document("other", title="3", url=None, source_type="text", content_hash="3")
     assert [d.id for d in await store.list_documents("demo")] == [first.id, second.id]
     assert await store.delete_document("other", first.id) is False
@@ -511,7 +525,9 @@ async def test_documents_are_listed_per_chatbot_and_deleted(store: Store) -> Non
 
 async def test_a_document_for_a_missing_chatbot_is_a_conflict(store: Store) -> None:
     with pytest.raises(Conflict):
-        await store.create_document("missing", title="x", url=None, source_type="text", content_hash="h")
+        await store.create_document(
+            "missing", title="x", url=None, source_type="text", content_hash="h"
+        )
 
 
 async def test_ping_answers_true_for_a_live_database(store: Store) -> None:

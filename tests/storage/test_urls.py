@@ -246,7 +246,7 @@ def test_sqlite_urls_use_aiosqlite_with_a_busy_timeout() -> None:
 
 
 def test_default_settings_give_an_sqlite_file_in_the_data_dir(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data")
     database = Database.from_settings(settings)
     assert database.backend == "sqlite"
     assert database.target.sqlite_path == tmp_path / "data" / "sitechat.db"

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from sitechat.storage import migrate as migrations
-from sitechat.storage.engine import SQLITE_BEGIN_OPTION, build_engine
+from sitechat.storage.engine import SQLITE_BEGIN_OPTION, build_engine, enable_sqlite_wal
 from sitechat.storage.translate import translate_errors
 from sitechat.storage.urls import Backend, DatabaseTarget, build_ssl_context, parse_database_url
 
@@ -53,7 +53,11 @@ class Database:
         return self._engine
 
     async def start(self, migrate: bool = True) -> None:
-        """Build the engine; with ``migrate``, bring the schema up to date (connects)."""
+        """Build the engine; with ``migrate``, bring the schema up to date (connects).
+
+        If it fails, nothing is left open: callers need not ``close()`` a failed start.
+        """
+        built_now = self._engine is None
         if self._engine is None:
             self._engine = await self._build()
             self._reader = async_sessionmaker(self._engine, expire_on_commit=False)
@@ -62,7 +66,12 @@ class Database:
             self._writer = async_sessionmaker(writer_engine, expire_on_commit=False)
             logger.info("database: %s", self.target.safe_url)
         if migrate:
-            await self.migrate()
+            try:
+                await self.migrate()
+            except BaseException:
+                if built_now:
+                    await self.close()
+                raise
 
     async def migrate(self) -> bool:
         """Upgrade the schema to the newest revision; True if a migration ran."""
@@ -110,9 +119,10 @@ class Database:
                 raise ValueError("The SSL files named in the database URL cannot be read.") from exc
         if target.sqlite_path is not None:
             with translate_errors():  # e.g. the folder's parent is a file, or read-only
-                await anyio.to_thread.run_sync(_make_parent_dir, target.sqlite_path)
+                await anyio.to_thread.run_sync(_prepare_sqlite_file, target.sqlite_path)
         return build_engine(target, echo=self._echo, ssl_context=ssl_context)
 
 
-def _make_parent_dir(path: Path) -> None:
+def _prepare_sqlite_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    enable_sqlite_wal(path)

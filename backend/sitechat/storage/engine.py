@@ -1,27 +1,33 @@
 """Build the async engine for a ``DatabaseTarget``: pool choice and SQLite connection setup.
 
-SQLite needs three things on every new connection: WAL (readers never block the writer),
-foreign keys (off by default in SQLite, and our cascades depend on them), and SQLAlchemy in
-charge of ``BEGIN``. Python's sqlite3 driver otherwise starts transactions only before DML,
-so a read-then-write session would not be one transaction; with SQLAlchemy emitting
-``BEGIN`` itself, write sessions can ask for ``BEGIN IMMEDIATE`` and take SQLite's write lock
-up front, instead of failing with "database is locked" when their read snapshot goes stale.
+SQLite needs WAL (readers never block the writer), switched on once per file before the
+engine opens it, and two things on every new connection: foreign keys (off by default in
+SQLite, and our cascades depend on them) and SQLAlchemy in charge of ``BEGIN``. Python's
+sqlite3 driver otherwise starts transactions only before DML, so a read-then-write session
+would not be one transaction; with SQLAlchemy emitting ``BEGIN`` itself, write sessions can
+ask for ``BEGIN IMMEDIATE`` and take SQLite's write lock up front, instead of failing with
+"database is locked" when their read snapshot goes stale.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import ssl
+import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from sitechat.storage.urls import DatabaseTarget
 
 # Execution option that write sessions set; only SQLite acts on it.
 SQLITE_BEGIN_OPTION = "sitechat_sqlite_begin"
+# Switching a file to WAL needs a moment alone with it; wait this long for one.
+WAL_SWITCH_TIMEOUT_SECONDS = 15.0
 # Recycle pooled Postgres connections before managed poolers and load balancers drop them.
 POOL_RECYCLE_SECONDS = 600
 
@@ -34,11 +40,13 @@ def build_engine(
     if target.backend == "postgresql":
         if ssl_context is not None:
             connect_args["ssl"] = ssl_context
-        if target.transaction_pooler:
-            # The pooler is the pool; a client-side one would pin server connections.
-            options["poolclass"] = NullPool
-        else:
-            options["pool_recycle"] = POOL_RECYCLE_SECONDS
+        # Behind a transaction pooler too, sitechat keeps its own small pool of client
+        # connections to the pooler. An idle client connection holds no server connection
+        # there, and with prepared statements never cached (see urls.py) nothing outlives a
+        # transaction. SQLAlchemy's usual advice, NullPool, would instead pay a new TCP+TLS
+        # connection and asyncpg's type introspection on every session: ~10 ms per Store call
+        # on localhost, several round trips to a remote pooler.
+        options["pool_recycle"] = POOL_RECYCLE_SECONDS
     engine = create_async_engine(target.url, connect_args=connect_args, **options)
     if target.backend == "sqlite":
         _install_sqlite_hooks(engine)
@@ -54,7 +62,6 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             # WAL makes NORMAL durable across application crashes; only power loss can drop
             # the last commits, never corrupt the file.
@@ -66,3 +73,29 @@ def _install_sqlite_hooks(engine: AsyncEngine) -> None:
     def _on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if mode == "IMMEDIATE" else "BEGIN")
+
+
+def enable_sqlite_wal(path: Path) -> None:
+    """Put the SQLite file at ``path`` (created if missing) in WAL mode. Blocking: use a thread.
+
+    WAL is a property of the file, so this is done once, before the engine's connections
+    open it. It is not done per connection: switching modes needs the file to itself, and
+    SQLite answers "database is locked" at once, without waiting, while another connection
+    is using it, which is exactly what several workers starting together would do.
+    """
+    deadline = time.monotonic() + WAL_SWITCH_TIMEOUT_SECONDS
+    connection = sqlite3.connect(path, timeout=WAL_SWITCH_TIMEOUT_SECONDS)
+    try:
+        while True:
+            try:
+                mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+                continue
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"journal_mode stayed {mode!r}")
+            return
+    finally:
+        connection.close()

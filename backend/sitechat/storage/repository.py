@@ -32,7 +32,7 @@ from sitechat.domain import (
     MessageStatus,
     Org,
 )
-from sitechat.errors import Conflict, InvalidInput, NotFound, StorageError
+from sitechat.errors import ChatbotNotFound, Conflict, InvalidInput, NotFound
 from sitechat.storage import records
 from sitechat.storage.database import Database
 from sitechat.storage.models import (
@@ -90,9 +90,7 @@ class Store:
 
     # --- api keys ------------------------------------------------------------------------
 
-    async def create_api_key(
-        self, org_id: str, name: str = "default"
-    ) -> tuple[ApiKeyRecord, str]:
+    async def create_api_key(self, org_id: str, name: str = "default") -> tuple[ApiKeyRecord, str]:
         """A new key for ``org_id``: its record and the plaintext, which is never stored."""
         plaintext = API_KEY_PREFIX + secrets.token_urlsafe(32)
         row = ApiKeyRow(
@@ -272,8 +270,8 @@ class Store:
                     raise
                 await session.rollback()
         winner = await self.get_conversation(chatbot_id, session_id)
-        if winner is None:  # the winner's chatbot was deleted in between
-            raise StorageError()
+        if winner is None:  # only deleting the chatbot deletes conversations
+            raise ChatbotNotFound()
         return winner
 
     async def get_conversation(self, chatbot_id: str, session_id: str) -> Conversation | None:

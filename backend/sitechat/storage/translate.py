@@ -68,7 +68,7 @@ def translate_errors() -> Iterator[None]:
         raise
     except IntegrityError as exc:
         raise conflict_for(exc) from exc
-    except (SQLAlchemyError, OSError, TimeoutError, asyncpg.PostgresError) as exc:
+    except (SQLAlchemyError, OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError) as exc:
         logger.warning("database operation failed: %s", type(exc).__name__)
         raise storage_error_for(exc) from exc
     except asyncpg.InterfaceError as exc:
@@ -78,25 +78,25 @@ def translate_errors() -> Iterator[None]:
 
 def _is_unreachable(exc: BaseException) -> bool:
     """True for failures to connect at all, as opposed to a failing statement."""
-    if isinstance(exc, OSError | TimeoutError):
-        return True
+    driver: object = exc
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
-        orig = exc.orig
-        driver = getattr(orig, "driver_exception", None) or orig
-        if isinstance(driver, OSError | TimeoutError):
-            return True
-        if isinstance(
-            driver,
-            asyncpg.CannotConnectNowError
-            | asyncpg.ConnectionDoesNotExistError
-            | asyncpg.InvalidCatalogNameError
-            | asyncpg.InvalidAuthorizationSpecificationError
-            | asyncpg.TooManyConnectionsError,
-        ):
-            return True
-        if isinstance(driver, sqlite3.OperationalError) and "unable to open" in str(driver):
-            return True
+        driver = getattr(exc.orig, "driver_exception", None) or exc.orig
+    if isinstance(
+        driver,
+        OSError
+        | TimeoutError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.ConnectionDoesNotExistError
+        | asyncpg.InvalidCatalogNameError
+        | asyncpg.InvalidAuthorizationSpecificationError
+        | asyncpg.TooManyConnectionsError,
+    ):
+        return True
+    if isinstance(driver, sqlite3.OperationalError) and (
+        "unable to open" in str(driver) or "locked" in str(driver)
+    ):
+        return True
     cause = exc.__cause__
     return cause is not None and cause is not exc and _is_unreachable(cause)

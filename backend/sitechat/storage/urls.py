@@ -62,7 +62,6 @@ _IGNORED_PARAMS = frozenset(
         "connection_limit",  # Prisma
         "pool_timeout",  # Prisma
         "socket_timeout",  # Prisma
-        "statement_cache_size_hint",
         "keepalives",
         "keepalives_idle",
         "keepalives_interval",
@@ -102,7 +101,7 @@ class DatabaseTarget:
     url: URL
     backend: Backend
     connect_args: Mapping[str, Any]
-    # Behind a transaction pooler: no prepared-statement caches, no client-side pool.
+    # Behind a transaction pooler: no prepared-statement caches, unique statement names.
     transaction_pooler: bool = False
     # Set when certificate files (or the system roots) must be loaded into an SSLContext.
     ssl: SslSettings | None = None
@@ -136,9 +135,7 @@ def parse_database_url(raw: str) -> DatabaseTarget:
     if base in ("postgres", "postgresql"):
         return _postgres_target(_make_url(_quote_userinfo(text)))
     shown = base or "(none)"
-    raise ValueError(
-        f"Unsupported database URL scheme {shown!r}: use sqlite:// or postgresql://."
-    )
+    raise ValueError(f"Unsupported database URL scheme {shown!r}: use sqlite:// or postgresql://.")
 
 
 def build_ssl_context(settings: SslSettings) -> ssl.SSLContext:
@@ -226,7 +223,8 @@ def _postgres_target(url: URL) -> DatabaseTarget:
                 connect_args["direct_tls"] = True
         elif key == "connect_timeout":
             seconds = _float(key, value)
-            if seconds > 0:  # libpq: 0 means wait forever; keep our bound instead
+            # libpq: 0 waits forever (we keep our bound instead), and less than 2 means 2.
+            if seconds > 0:
                 connect_args["timeout"] = max(seconds, 2.0)
         elif key in ("application_name", "fallback_application_name"):
             if key == "application_name" or "application_name" not in params:

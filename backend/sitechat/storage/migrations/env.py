@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging.config
-
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -27,7 +26,7 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def render_item(kind: str, obj: Any, _context: AutogenContext) -> str | bool:
+def render_item(kind: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
     """Draft revisions spell column types with plain ``sa`` types.
 
     A revision is frozen history: it must not import today's models, which will change.

@@ -132,9 +132,7 @@ def upgrade() -> None:
         "messages",
         ["conversation_id", "created_at"],
     )
-    op.create_index(
-        op.f("ix_messages_conversation_id_seq"), "messages", ["conversation_id", "seq"]
-    )
+    op.create_index(op.f("ix_messages_conversation_id_seq"), "messages", ["conversation_id", "seq"])
 
     op.create_table(
         "documents",
