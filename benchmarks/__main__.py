@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from benchmarks import ttft
+from benchmarks import limiter, retrieval, ttft
 
-BENCHMARKS = {"ttft": ttft.main}
+BENCHMARKS = {"ttft": ttft.main, "retrieval": retrieval.main, "limiter": limiter.main}
 
 
 def main(argv: list[str]) -> int:

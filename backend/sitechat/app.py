@@ -6,13 +6,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import APIRouter, FastAPI
 
 from sitechat import __version__
+from sitechat.api import admin_analytics as analytics
+from sitechat.api import admin_chatbots as chatbots
+from sitechat.api import admin_conversations as conversations
+from sitechat.api import admin_orgs as orgs
 from sitechat.api import health, public
+from sitechat.api.cors import PublicCorsMiddleware
+from sitechat.api.documents import build_documents_router
 from sitechat.api.errors import install_error_handlers
-from sitechat.api.middleware import RequestIdMiddleware
+from sitechat.api.header_errors import install_header_handlers
+from sitechat.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from sitechat.config import Settings
 from sitechat.llm.registry import ModelRegistry
 from sitechat.services import Services
@@ -49,29 +55,32 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_header_handlers(app)
     app.include_router(health.router)
     app.include_router(public.router)
+    for router in admin_routers():
+        app.include_router(router)
     app.include_router(build_web_router(settings, widget_dir=settings.widget_dir))
-    # Public endpoints are called from any website that embeds the widget. No cookies are
-    # used anywhere (admin calls carry a bearer key), so a wildcard without credentials is
-    # safe; per-chatbot allowed origins are enforced by the public gate.
+    # Outermost last: request ids, then CORS (so a 413 still carries CORS headers), then
+    # the body-size limit, then the app.
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_credentials=False,
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "X-Sitechat-Visitor-Token", "X-Request-ID"],
-        expose_headers=[
-            "X-Request-ID",
-            "Retry-After",
-            "X-RateLimit-Limit",
-            "X-RateLimit-Remaining",
-            "X-RateLimit-Reset",
-        ],
-        max_age=600,
+        BodySizeLimitMiddleware,
+        default=settings.max_public_body_bytes,
+        limits={"/api/admin/": settings.max_admin_body_bytes},
     )
+    app.add_middleware(PublicCorsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def admin_routers() -> list[APIRouter]:
+    return [
+        orgs.router,
+        chatbots.router,
+        build_documents_router(),
+        conversations.router,
+        analytics.router,
+    ]
 
 
 def factory() -> FastAPI:

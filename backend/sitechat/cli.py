@@ -14,10 +14,15 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+import anyio
 import typer
 
 from sitechat.config import Settings
 from sitechat.errors import SitechatError
+from sitechat.ingestion.crawl import MAX_DEPTH_LIMIT, MAX_PAGES_LIMIT, CrawlOptions
+from sitechat.ingestion.fetch import FetchPolicy
+from sitechat.ingestion.jobs import IngestionJobs
+from sitechat.ingestion.netguard import AddressPolicy, parse_networks
 
 app = typer.Typer(
     help="sitechat: website chatbots grounded in your documents.",
@@ -160,22 +165,45 @@ def chatbot_create(
     system_prompt: Annotated[str, typer.Option(help="Instructions for the model.")] = "",
     provider: Annotated[str | None, typer.Option(help="openai, local or extractive.")] = None,
     model: Annotated[str | None, typer.Option(help="Model name for the provider.")] = None,
+    allowed_origins: Annotated[
+        list[str] | None,
+        typer.Option("--allowed-origin", help="A website that may embed it (repeat for several)."),
+    ] = None,
+    any_origin: Annotated[
+        bool, typer.Option("--any-origin", help="Let every website embed it.")
+    ] = False,
+    visitor_token: Annotated[
+        bool, typer.Option(help="Require the widget's short-lived visitor token.")
+    ] = True,
 ) -> None:
     """Create a chatbot in an organisation and print its id."""
+    from sitechat.origins import InvalidOrigin, normalize_origin
+
     if provider not in (None, "openai", "local", "extractive"):
         raise CliError("--provider must be openai, local or extractive")
+    if any_origin and allowed_origins:
+        raise CliError("use --any-origin or --allowed-origin, not both")
+    try:
+        origins = [normalize_origin(o) for o in allowed_origins or []]
+    except InvalidOrigin as exc:
+        raise CliError(f"--allowed-origin: {exc}") from exc
+    policy = {"any_origin": any_origin, "require_visitor_token": visitor_token}
 
     async def work(services: Any) -> Any:
         if await services.store.get_org(org_id) is None:
             raise CliError(f"no organisation with id {org_id}")
-        return await services.store.create_chatbot(
+        chatbot = await services.store.create_chatbot(
             org_id,
             name=name,
             chatbot_id=chatbot_id,
             system_prompt=system_prompt,
             provider=provider,
             model=model,
+            allowed_origins=origins,
+            settings=policy,
         )
+        await services.chatbot_changed(chatbot.id)  # running servers drop a cached "unknown"
+        return chatbot
 
     chatbot = run(with_services(work))
     typer.echo(chatbot.id)
@@ -183,7 +211,13 @@ def chatbot_create(
 
 # --- ingestion ------------------------------------------------------------------------------
 
-SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt"}
+SUPPORTED_SUFFIXES = {".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf"}
+_SUPPORTED_LIST = ", ".join(sorted(SUPPORTED_SUFFIXES))
+PROGRESS_POLL_SECONDS = 0.5
+
+
+def is_url(value: str) -> bool:
+    return value.lower().startswith(("http://", "https://"))
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -200,39 +234,147 @@ def expand_paths(paths: list[Path]) -> list[Path]:
     return files
 
 
+def _interactive() -> bool:
+    return sys.stdout.isatty()
+
+
 async def ingest_files(services: Any, chatbot_id: str, files: list[Path]) -> tuple[int, int]:
-    """Ingest ``files``; returns (indexed or unchanged, failed)."""
+    """Ingest ``files`` one after another; returns (indexed or unchanged, failed).
+
+    On a terminal a progress bar runs and only failures are printed; otherwise (pipes, CI,
+    tests) every file gets a line.
+    """
     ok = failed = 0
-    for file in files:
-        try:
-            result = await services.ingestor.ingest_bytes(
-                chatbot_id, file.read_bytes(), filename=file.name
-            )
-        except SitechatError as exc:
-            failed += 1
-            typer.secho(f"  failed   {file}: {exc.message}", err=True, fg=typer.colors.RED)
-            continue
-        ok += 1
-        state = "indexed " if result.changed else "unchanged"
-        typer.echo(f"  {state} {file} ({result.document.chunk_count} chunks)")
+    interactive = _interactive() and len(files) > 1
+    bar = typer.progressbar(length=len(files), label="ingesting", file=sys.stderr)
+    if interactive:
+        bar.__enter__()
+    try:
+        for file in files:
+            try:
+                result = await services.ingestor.ingest_bytes(
+                    chatbot_id, await anyio.Path(file).read_bytes(), filename=file.name
+                )
+            except SitechatError as exc:
+                failed += 1
+                typer.secho(f"  failed   {file}: {exc.message}", err=True, fg=typer.colors.RED)
+                continue
+            finally:
+                if interactive:
+                    bar.update(1)
+            ok += 1
+            if not interactive:
+                state = "indexed " if result.changed else "unchanged"
+                typer.echo(f"  {state} {file} ({result.document.chunk_count} chunks)")
+    finally:
+        if interactive:
+            bar.__exit__(None, None, None)
     return ok, failed
+
+
+async def ingest_urls(
+    services: Any,
+    chatbot_id: str,
+    urls: list[str],
+    *,
+    crawl: CrawlOptions | None,
+    allowed_networks: list[str],
+) -> tuple[int, int]:
+    """Fetch (or crawl) ``urls`` as ingestion jobs and wait for them, showing progress."""
+    policy = FetchPolicy(addresses=AddressPolicy(parse_networks(allowed_networks)))
+    jobs = IngestionJobs(services.ingestor, fetch_policy=policy)
+    ok = failed = 0
+    try:
+        for url in urls:
+            document = await jobs.submit_url(chatbot_id, url, crawl=crawl)
+            await _follow_job(jobs, document, crawl)
+            done = await services.store.get_document(chatbot_id, document.id)
+            progress = (done.metadata.get("progress") or {}) if done else {}
+            if done is None or done.status != "done":
+                failed += 1
+                reason = done.error if done is not None else "deleted"
+                typer.secho(f"  failed   {url}: {reason}", err=True, fg=typer.colors.RED)
+                continue
+            ok += 1
+            pages = progress.get("pages_done")
+            detail = f"{pages} pages, " if crawl is not None and pages is not None else ""
+            typer.echo(f"  indexed  {url} ({detail}{done.chunk_count} chunks)")
+    finally:
+        await jobs.aclose()
+    return ok, failed
+
+
+async def _follow_job(jobs: IngestionJobs, document: Any, crawl: CrawlOptions | None) -> None:
+    if crawl is None or not _interactive():
+        await jobs.wait(document.id)
+        return
+    store = jobs.ingestor.store
+    shown = 0
+    with typer.progressbar(length=crawl.max_pages, label="crawling", file=sys.stderr) as bar:
+        while jobs.running(document.id):
+            with anyio.move_on_after(PROGRESS_POLL_SECONDS):
+                await jobs.wait(document.id)
+            current = await store.get_document(document.chatbot_id, document.id)
+            total = ((current.metadata.get("progress") or {}) if current else {}).get(
+                "pages_total", 0
+            )
+            if total > shown:
+                bar.update(total - shown)
+                shown = total
 
 
 @app.command()
 @clean_errors
 def ingest(
     chatbot_id: Annotated[str, typer.Argument(help="The chatbot to add the documents to.")],
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.md, .txt).")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(help=f"Files, folders ({_SUPPORTED_LIST}) or http(s) URLs."),
+    ],
+    crawl: Annotated[
+        bool, typer.Option("--crawl", help="Ingest the whole site of each URL.")
+    ] = False,
+    sitemap: Annotated[
+        bool, typer.Option("--sitemap", help="With --crawl: take the pages from the sitemap.")
+    ] = False,
+    max_pages: Annotated[int, typer.Option(min=1, max=MAX_PAGES_LIMIT)] = 50,
+    max_depth: Annotated[int, typer.Option(min=0, max=MAX_DEPTH_LIMIT)] = 2,
+    allow_network: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-network",
+            help="Also fetch from this private network (CIDR), e.g. 10.0.0.0/8. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """Ingest documents into a chatbot's knowledge."""
-    files = expand_paths(paths)
-    if not files:
-        raise CliError("no supported files (.md, .markdown, .txt) in the given paths")
+    """Ingest documents (files, folders, web pages or whole sites) into a chatbot."""
+    urls = [s for s in sources if is_url(s)]
+    files = expand_paths([Path(s) for s in sources if not is_url(s)])
+    if not files and not urls:
+        raise CliError(f"no supported files ({_SUPPORTED_LIST}) or URLs in the given sources")
+    if sitemap and not crawl:
+        raise CliError("--sitemap goes with --crawl")
+    try:
+        networks = list(allow_network or [])
+        parse_networks(networks)
+    except ValueError as exc:
+        raise CliError(f"--allow-network: {exc}") from None
+    options = (
+        CrawlOptions(max_pages=max_pages, max_depth=max_depth, use_sitemap=sitemap)
+        if crawl
+        else None
+    )
 
     async def work(services: Any) -> tuple[int, int]:
         if await services.store.get_chatbot(chatbot_id) is None:
             raise CliError(f"no chatbot with id {chatbot_id}")
-        return await ingest_files(services, chatbot_id, files)
+        ok, failed = await ingest_files(services, chatbot_id, files)
+        if urls:
+            more_ok, more_failed = await ingest_urls(
+                services, chatbot_id, urls, crawl=options, allowed_networks=networks
+            )
+            ok, failed = ok + more_ok, failed + more_failed
+        return ok, failed
 
     ok, failed = run(with_services(work))
     typer.echo(f"{ok} documents ready, {failed} failed")

@@ -6,11 +6,13 @@ Nothing here connects to anything. The app factory and the CLI build every clien
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 ProviderName = Literal["openai", "local", "extractive"]
@@ -42,8 +44,41 @@ class Settings(BaseSettings):
     qdrant_collection: str = "sitechat_chunks"
 
     # --- cache and limits ----------------------------------------------------------------
+    # Empty: per-process caches and limits (fine for one process). Set it when several API
+    # processes serve together: they then share limits, stream caps and config invalidation.
     redis_url: str = ""
+    # Prepended to every Redis key and channel, so deployments (or test runs) can share one.
+    redis_key_prefix: str = ""
     config_cache_ttl_seconds: float = Field(default=30.0, ge=0)
+    # How long a config stays in Redis (``chatbot_config:{id}``); changes delete it at once.
+    shared_config_ttl_seconds: float = Field(default=300.0, gt=0)
+
+    # --- the public gate -----------------------------------------------------------------
+    # Proxies (addresses or networks) whose ``X-Forwarded-For`` is believed, e.g. nginx.
+    # A comma-separated list or JSON; empty: the TCP peer is always the client.
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1", "::1"]
+    # Default limits in ``limits`` notation ("20/minute", "300/hour", "5/second;100/hour"),
+    # moving windows. A chatbot overrides them in its own ``rate_limits``.
+    rate_limit_per_ip: str = "20/minute"
+    rate_limit_per_visitor: str = "20/minute"
+    rate_limit_per_session: str = "12/minute"
+    rate_limit_per_chatbot: str = "600/minute"
+    # The config endpoint (it issues visitor tokens) and feedback, per IP.
+    rate_limit_config_per_ip: str = "60/minute"
+    # Streams answering at once; past the cap a new chat request gets 429.
+    max_streams_per_ip: int = Field(default=3, ge=1)
+    max_streams_per_chatbot: int = Field(default=50, ge=1)
+    # A slot whose process died frees itself after this long.
+    stream_slot_ttl_seconds: float = Field(default=600.0, gt=0)
+    # Signs visitor tokens (HMAC-SHA256). Empty in development: a random secret is made
+    # once and kept in ``data_dir/visitor_token.secret``. Required in production.
+    visitor_token_secret: SecretStr | None = None
+    visitor_token_ttl_seconds: int = Field(default=3600, ge=60)
+    # Request bodies larger than this are refused with 413 (uploads go to the admin API).
+    max_public_body_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_admin_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    # Budgets are checked against usage read at most this often per org and chatbot.
+    budget_cache_seconds: float = Field(default=5.0, ge=0)
 
     # --- models --------------------------------------------------------------------------
     # Default provider for chatbots that do not choose one: ``openai`` when a key is set,
@@ -62,6 +97,23 @@ class Settings(BaseSettings):
     # A 135M model answers best from few, short sources and short answers.
     local_prompt_passages: int = Field(default=3, ge=1)
     local_max_tokens: int = Field(default=256, ge=1)
+
+    # --- retrieval and ingestion ---------------------------------------------------------
+    # Dense vectors for hybrid search: "none" (BM25 only), "local" (all-MiniLM-L6-v2, the
+    # ``dense`` extra) or "openai" (embeddings API). Changing it needs a fresh index.
+    embedding_provider: Literal["none", "local", "openai"] = "none"
+    embedding_model: str = ""
+    embedding_dimensions: int | None = Field(default=None, ge=1)
+    embedding_base_url: str | None = None
+    # Providers whose model rewrites follow-up questions; others use the heuristic.
+    query_rewrite_providers: Annotated[list[str], NoDecode] = ["openai"]
+    query_rewrite_timeout_seconds: float = Field(default=1.5, gt=0)
+    query_variants: int = Field(default=0, ge=0, le=4)
+    # Networks ingestion may fetch from besides public addresses (e.g. "10.0.0.0/8").
+    fetch_allowed_networks: Annotated[list[str], NoDecode] = []
+    fetch_timeout_seconds: float = Field(default=20.0, gt=0)
+    fetch_max_bytes: int = Field(default=10 * 2**20, ge=1024)
+    ingestion_concurrency: int = Field(default=2, ge=1)
 
     # --- chat ----------------------------------------------------------------------------
     max_message_chars: int = Field(default=4000, ge=1)
@@ -85,12 +137,54 @@ class Settings(BaseSettings):
     def _strip(cls, value: str) -> str:
         return value.strip()
 
+    @field_validator(
+        "trusted_proxies", "query_rewrite_providers", "fetch_allowed_networks", mode="before"
+    )
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies", "fetch_allowed_networks")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator(
+        "rate_limit_per_ip",
+        "rate_limit_per_visitor",
+        "rate_limit_per_session",
+        "rate_limit_per_chatbot",
+        "rate_limit_config_per_ip",
+    )
+    @classmethod
+    def _check_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '20/minute': {value!r}") from exc
+        return value
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment == "production":
             key = self.bootstrap_admin_key
             if key is not None and len(key.get_secret_value()) < 32:
                 raise ValueError("SITECHAT_BOOTSTRAP_ADMIN_KEY must be at least 32 characters")
+            secret = self.visitor_token_secret
+            if secret is None or len(secret.get_secret_value()) < 32:
+                raise ValueError(
+                    "SITECHAT_VISITOR_TOKEN_SECRET must be set to at least 32 random "
+                    "characters in production"
+                )
         return self
 
     @property

@@ -2,38 +2,82 @@
 
 The app's lifespan and the CLI both use ``Services.start``; nothing connects at import time.
 Each external system is chosen here by configuration: its embedded default, or the real
-server when its URL is set.
+server when its URL is set. Redis is optional: without ``SITECHAT_REDIS_URL`` caches, limits
+and stream caps are per process; with it they are shared by every process, and when it
+becomes unreachable the public path falls back to per-process state (see ``redis_link``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+import anyio
+
+from sitechat.budgets import BudgetGuard
 from sitechat.chat.pipeline import ChatService
+from sitechat.chat.quality import DEFAULT_SIMILARITY_LEVELS, OPENAI_SIMILARITY_LEVELS
+from sitechat.chat.query import QueryEnhancer
+from sitechat.client_ip import ClientIpResolver
 from sitechat.config import Settings
-from sitechat.config_cache import ConfigCache
-from sitechat.ingestion import Ingestor
+from sitechat.config_cache import ConfigCache, ConfigInvalidator, SharedConfigLoader
+from sitechat.gate import PublicGate
+from sitechat.ingestion import IngestionJobs, Ingestor
+from sitechat.ingestion.fetch import FetchPolicy
+from sitechat.ingestion.netguard import AddressPolicy, parse_networks
 from sitechat.llm.registry import ModelRegistry
+from sitechat.origin_index import OriginIndex
+from sitechat.rate_limits import RateLimiter
+from sitechat.redis_link import REDIS_ERRORS, RedisLink, SharedStateUnavailable
+from sitechat.rejections import RejectionCounter
 from sitechat.retrieval.base import VectorStore
+from sitechat.retrieval.dense import DenseEncoder, build_encoder
+from sitechat.storage.conversations import ConversationArchive
 from sitechat.storage.database import Database
 from sitechat.storage.repository import Store
+from sitechat.storage.usage import UsageLedger
+from sitechat.stream_slots import StreamSlots
+from sitechat.visitor_tokens import VisitorTokens, load_or_create_secret
 
 logger = logging.getLogger(__name__)
 
 
-def build_vector_store(settings: Settings) -> VectorStore:
+def build_dense_encoder(settings: Settings) -> DenseEncoder | None:
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return build_encoder(
+        settings.embedding_provider,
+        model=settings.embedding_model,
+        dimensions=settings.embedding_dimensions,
+        openai_api_key=key,
+        openai_base_url=settings.embedding_base_url or settings.openai_base_url,
+    )
+
+
+def build_vector_store(settings: Settings, *, dense: DenseEncoder | None = None) -> VectorStore:
     if settings.qdrant_url:
         from sitechat.retrieval.server_store import QdrantServerStore
 
         api_key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return QdrantServerStore.from_url(
-            settings.qdrant_url, api_key=api_key, collection=settings.qdrant_collection
+            settings.qdrant_url,
+            api_key=api_key,
+            collection=settings.qdrant_collection,
+            dense=dense,
         )
     from sitechat.retrieval.edge_store import EdgeVectorStore
 
-    return EdgeVectorStore(settings.data_dir / "qdrant")
+    return EdgeVectorStore(settings.data_dir / "qdrant", dense=dense)
+
+
+async def visitor_token_secret(settings: Settings) -> bytes:
+    if settings.visitor_token_secret is not None:
+        return settings.visitor_token_secret.get_secret_value().encode()
+    # Settings refuse a missing secret in production; elsewhere one is made and kept.
+    return await anyio.to_thread.run_sync(load_or_create_secret, settings.data_dir)
 
 
 @dataclass
@@ -46,7 +90,21 @@ class Services:
     configs: ConfigCache
     chat: ChatService
     ingestor: Ingestor
+    ingestion_jobs: IngestionJobs
+    redis: RedisLink | None
+    invalidator: ConfigInvalidator
+    archive: ConversationArchive
+    usage: UsageLedger
+    budgets: BudgetGuard
+    limiter: RateLimiter
+    slots: StreamSlots
+    tokens: VisitorTokens
+    rejections: RejectionCounter
+    origin_index: OriginIndex
+    client_ips: ClientIpResolver
+    gate: PublicGate
     _stack: AsyncExitStack
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -64,7 +122,13 @@ class Services:
             stack.push_async_callback(database.close)
             store = Store(database)
 
-            vectors = build_vector_store(settings)
+            encoder = build_dense_encoder(settings)
+            if encoder is not None:
+                stack.push_async_callback(encoder.aclose)
+                start_encoder = getattr(encoder, "start", None)
+                if start_encoder is not None:
+                    await start_encoder()  # load local weights now, not on the first search
+            vectors = build_vector_store(settings, dense=encoder)
             await vectors.start()
             stack.push_async_callback(vectors.close)
 
@@ -73,15 +137,142 @@ class Services:
             if preload_model:
                 await registry.start()
 
-            configs = ConfigCache(store.get_chatbot, ttl_seconds=settings.config_cache_ttl_seconds)
+            redis = None
+            if settings.redis_url:
+                redis = RedisLink(settings.redis_url, prefix=settings.redis_key_prefix)
+                stack.push_async_callback(redis.aclose)
+                if not await redis.ping():
+                    logger.warning("redis is not reachable at start; running on local state")
+
+            loader = (
+                SharedConfigLoader(
+                    redis, store.get_chatbot, ttl_seconds=settings.shared_config_ttl_seconds
+                )
+                if redis is not None
+                else store.get_chatbot
+            )
+            configs = ConfigCache(loader, ttl_seconds=settings.config_cache_ttl_seconds)
             chat = ChatService(
-                store=store, vectors=vectors, models=registry, configs=configs, settings=settings
+                store=store,
+                vectors=vectors,
+                models=registry,
+                configs=configs,
+                settings=settings,
+                enhancer=QueryEnhancer(
+                    rewrite_providers=settings.query_rewrite_providers,
+                    timeout_seconds=settings.query_rewrite_timeout_seconds,
+                    variants=settings.query_variants,
+                ),
+                similarity_levels=(
+                    OPENAI_SIMILARITY_LEVELS
+                    if settings.embedding_provider == "openai"
+                    else DEFAULT_SIMILARITY_LEVELS
+                ),
             )
             ingestor = Ingestor(store, vectors)
+            jobs = IngestionJobs(
+                ingestor,
+                fetch_policy=FetchPolicy(
+                    addresses=AddressPolicy(parse_networks(settings.fetch_allowed_networks)),
+                    timeout_seconds=settings.fetch_timeout_seconds,
+                    max_bytes=settings.fetch_max_bytes,
+                ),
+                concurrency=settings.ingestion_concurrency,
+            )
+            stack.push_async_callback(jobs.aclose)
+
+            usage = UsageLedger(database)
+            budgets = BudgetGuard(usage, cache_seconds=settings.budget_cache_seconds)
+            limiter = RateLimiter(redis)
+            slots = StreamSlots(redis, ttl_seconds=settings.stream_slot_ttl_seconds)
+            tokens = VisitorTokens(
+                await visitor_token_secret(settings),
+                ttl_seconds=settings.visitor_token_ttl_seconds,
+            )
+            rejections = RejectionCounter(usage)
+            gate = PublicGate(
+                settings=settings,
+                configs=configs,
+                limiter=limiter,
+                slots=slots,
+                budgets=budgets,
+                tokens=tokens,
+                rejections=rejections,
+            )
+            services = cls(
+                settings=settings,
+                database=database,
+                store=store,
+                vectors=vectors,
+                models=registry,
+                configs=configs,
+                chat=chat,
+                ingestor=ingestor,
+                ingestion_jobs=jobs,
+                redis=redis,
+                invalidator=ConfigInvalidator(configs, redis),
+                archive=ConversationArchive(database),
+                usage=usage,
+                budgets=budgets,
+                limiter=limiter,
+                slots=slots,
+                tokens=tokens,
+                rejections=rejections,
+                origin_index=OriginIndex(store.chatbot_origins),
+                client_ips=ClientIpResolver(settings.trusted_proxies),
+                gate=gate,
+                _stack=stack,
+            )
+            services.invalidator.add_listener(services._on_invalidation)
+            stack.push_async_callback(services._stop_tasks)
+            services._spawn(rejections.run())
+            if redis is not None:
+                services._spawn(services.invalidator.run())
         except BaseException:
             await stack.aclose()
             raise
-        return cls(settings, database, store, vectors, registry, configs, chat, ingestor, stack)
+        return services
+
+    def _on_invalidation(self, kind: str, item_id: str) -> None:
+        if kind in ("chatbot", "all"):
+            self.origin_index.invalidate()
+        if kind == "org":
+            self.budgets.forget_org(item_id)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(work))
+
+    async def _stop_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                logger.exception("a background task failed while stopping")
+        self._tasks.clear()
+
+    async def require_writable(self) -> None:
+        """Admin writes call this first: 503 while a configured Redis is unreachable."""
+        if self.redis is not None:
+            await self.redis.require_writable()
+
+    async def chatbot_changed(self, chatbot_id: str) -> None:
+        """After a chatbot is updated or deleted: every process's caches forget it."""
+        await self._invalidate("chatbot", chatbot_id)
+
+    async def org_changed(self, org_id: str) -> None:
+        await self._invalidate("org", org_id)
+
+    async def _invalidate(self, kind: str, item_id: str) -> None:
+        try:
+            await self.invalidator.invalidate(kind, item_id)
+        except REDIS_ERRORS as exc:
+            if self.redis is not None:
+                self.redis.record_failure("publishing a config change", exc)
+            raise SharedStateUnavailable() from exc
 
     async def aclose(self) -> None:
         await self._stack.aclose()

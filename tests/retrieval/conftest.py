@@ -1,11 +1,12 @@
-"""Fixtures for the vector store contract: the same store API on both adapters."""
+"""Fixtures for the vector store contract: the same store API on both adapters, with BM25
+alone (``store``) and hybrid with the local MiniLM model (``hybrid_store``)."""
 
 from __future__ import annotations
 
 import tempfile
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from qdrant_client import AsyncQdrantClient
 
 from sitechat.retrieval.base import Chunk, VectorStore
 from sitechat.retrieval.chunking import chunk_document
+from sitechat.retrieval.dense import MiniLMEmbedder
 from sitechat.retrieval.edge_store import EdgeVectorStore
 from sitechat.retrieval.loaders import load_text
 from sitechat.retrieval.server_store import QdrantServerStore
@@ -107,6 +109,95 @@ async def store(request: pytest.FixtureRequest, shard_dir: Path) -> AsyncIterato
         vector_store = new_server_store()
     with warnings.catch_warnings():
         # Local mode says payload indexes have no effect there; a real server uses them.
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+        await vector_store.start()
+    yield vector_store
+    await vector_store.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "dense_model: loads the local all-MiniLM-L6-v2 model (once per session)"
+    )
+
+
+class MemoEncoder:
+    """The real model, remembering the vectors of texts it has embedded in this session, so
+    the same corpus is encoded once however many tests index it."""
+
+    def __init__(self, inner: MiniLMEmbedder) -> None:
+        self.inner = inner
+        self._documents: dict[str, list[float]] = {}
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dimensions(self) -> int:
+        return self.inner.dimensions
+
+    async def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._documents))
+        if missing:
+            for text, vector in zip(
+                missing, await self.inner.embed_documents(missing), strict=True
+            ):
+                self._documents[text] = vector
+        return [self._documents[t] for t in texts]
+
+    async def embed_query(self, text: str) -> list[float]:
+        return await self.inner.embed_query(text)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture(scope="session")
+def minilm() -> MemoEncoder:
+    """The real local dense model, loaded once for the whole session (about 10 s).
+
+    It is part of the ``dense`` extra that ``make test`` installs: a missing model is an
+    error, not a skip.
+    """
+    encoder = MiniLMEmbedder()
+    encoder.load_blocking()
+    return MemoEncoder(encoder)
+
+
+@pytest.fixture(params=["edge", "server"])
+async def hybrid_store(
+    request: pytest.FixtureRequest, shard_dir: Path, minilm: MemoEncoder
+) -> AsyncIterator[VectorStore]:
+    """A started, empty store with BM25 and dense vectors: hybrid search."""
+    if request.param == "edge":
+        vector_store: VectorStore = EdgeVectorStore(shard_dir.parent / "hybrid", dense=minilm)
+    else:
+        vector_store = QdrantServerStore(AsyncQdrantClient(":memory:"), "test", dense=minilm)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+        await vector_store.start()
+    yield vector_store
+    await vector_store.close()
+
+
+@pytest.fixture(
+    params=[
+        "edge",
+        "server",
+        pytest.param("edge-hybrid", marks=pytest.mark.dense_model),
+        pytest.param("server-hybrid", marks=pytest.mark.dense_model),
+    ]
+)
+async def any_store(request: pytest.FixtureRequest, shard_dir: Path) -> AsyncIterator[VectorStore]:
+    """Every adapter in every search mode: for the tenant-isolation attacks."""
+    kind: str = request.param
+    dense = request.getfixturevalue("minilm") if kind.endswith("hybrid") else None
+    if kind.startswith("edge"):
+        vector_store: VectorStore = EdgeVectorStore(shard_dir, dense=dense)
+    else:
+        vector_store = QdrantServerStore(AsyncQdrantClient(":memory:"), "test", dense=dense)
+    with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Payload indexes have no effect")
         await vector_store.start()
     yield vector_store

@@ -10,6 +10,7 @@ from qdrant_edge import EdgeConfig, EdgeShard, EdgeSparseVectorParams, KeywordIn
 
 from sitechat.errors import VectorStoreError
 from sitechat.retrieval.edge_store import EdgeVectorStore
+from sitechat.retrieval.hybrid import LAYOUT_MISMATCH
 
 from .conftest import corpus, make_chunk
 
@@ -76,7 +77,9 @@ async def test_a_shard_with_another_layout_is_refused(tmp_path: Path) -> None:
     store = EdgeVectorStore(path)
     with pytest.raises(VectorStoreError) as caught:
         await store.start()
-    assert str(caught.value) == VectorStoreError.message  # nothing internal leaks out
+    # The message names no path or setting; the operator's details are in the cause.
+    assert str(caught.value) == LAYOUT_MISMATCH
+    assert str(path) in str(caught.value.__cause__)
 
 
 async def test_a_path_that_is_a_file_is_refused(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import codecs
 import pytest
 
 from sitechat.errors import IngestionError
-from sitechat.retrieval.loaders import LoadedDocument, load_text
+from sitechat.retrieval.loaders import LoadedDocument, load_document, load_text
 
 from .conftest import DOCS
 
@@ -119,3 +119,35 @@ def test_unsupported_file_types_are_refused_by_suffix(filename: str) -> None:
     with pytest.raises(IngestionError) as caught:
         load_text(b"%PDF-1.7 binary", filename=filename)
     assert "Unsupported file type" in caught.value.message
+
+
+# --- load_document: choosing the format -------------------------------------------------
+
+
+def test_the_content_type_decides_when_there_is_no_filename() -> None:
+    html = b"<html><body><main><h1>Hi</h1><p>There.</p></main></body></html>"
+    assert load_document(html, content_type="text/html; charset=utf-8").source_type == "html"
+    assert load_document(b"# Title\n\nBody", content_type="text/markdown").fmt == "markdown"
+    assert load_document(b"plain words", content_type="text/plain").fmt == "text"
+
+
+def test_html_is_sniffed_without_a_name_or_type() -> None:
+    doc = load_document(b"<!DOCTYPE html><html><body><p>Sniffed.</p></body></html>")
+    assert doc.source_type == "html" and "Sniffed." in doc.text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"filename": "sheet.xlsx"}, "Unsupported file type '.xlsx'"),
+        ({"content_type": "image/png"}, "Unsupported content type 'image/png'"),
+    ],
+)
+def test_an_unsupported_type_is_refused_with_a_reason(kwargs: dict[str, str], message: str) -> None:
+    with pytest.raises(IngestionError, match=message):
+        load_document(b"some bytes", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_declared_charset_is_used_for_text() -> None:
+    doc = load_document("Größe".encode("cp1250"), content_type="text/plain; charset=cp1250")
+    assert doc.text == "Größe"

@@ -128,6 +128,8 @@ async def database(database_url: str) -> AsyncIterator[Database]:
             # quicker than TRUNCATE.
             async with db.engine.begin() as connection:
                 await connection.execute(text("DELETE FROM orgs"))
+                # Usage counters outlive orgs and chatbots on purpose (no foreign key).
+                await connection.execute(text("DELETE FROM usage_counters"))
         await db.close()
 
 

@@ -13,7 +13,7 @@ from sitechat.storage import Database
 from sitechat.storage import migrate as migrate_module
 from tests.storage.conftest import with_params
 
-HEAD = "0001"
+HEAD = "0002"
 
 FRESH_BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -38,6 +38,13 @@ def settings_for(data_dir: Path, model: ScriptedOpenAI) -> Settings:
         openai_api_key="test-key",
         openai_base_url=model.base_url,
         openai_model="scripted-model",
+        # Every request of these tests comes from 127.0.0.1, and the nginx latency test alone
+        # sends more than the default 20 a minute: the limits are tested in tests/limits.
+        rate_limit_per_ip="1000/minute",
+        rate_limit_config_per_ip="1000/minute",
+        # The scripted model's answers are queued per test: no follow-up rewrites may take
+        # one (query enhancement is tested in tests/retrieval).
+        query_rewrite_providers=[],
     )
 
 

@@ -8,6 +8,7 @@ their timing are chosen by each test.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,11 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 
-from tests.support.app_server import serve_app
 from tests.support.scripted_openai import Script, ScriptedOpenAI
 from tests.widget.stack import (
     CHATBOT_ID,
@@ -404,71 +401,50 @@ async def test_unreachable_api_shows_the_network_error(
 
 
 @asynccontextmanager
-async def rate_limited_api(
-    config: dict[str, Any], chat_headers: list[dict[str, str]]
-) -> AsyncIterator[str]:
-    """A stand-in API whose chat answers 429 with Retry-After: the app has no rate limiter
-    yet. It sends the same CORS headers the app does, exposing Retry-After, and records the
-    headers of each chat request."""
-    app = FastAPI()
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=["*"],
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type", "X-Sitechat-Visitor-Token"],
-        expose_headers=["Retry-After"],
-    )
-
-    @app.get("/api/public/chatbots/{chatbot_id}/config")
-    async def chatbot_config(chatbot_id: str) -> dict[str, Any]:
-        return config
-
-    @app.post("/api/public/chat/stream")
-    async def chat_stream(request: Request) -> JSONResponse:
-        chat_headers.append(dict(request.headers))
-        body = {
-            "error": "Too many requests; try again later.",
-            "code": "rate_limited",
-            "request_id": "req-429",
-        }
-        return JSONResponse(body, status_code=429, headers={"Retry-After": "7"})
-
-    async with serve_app(app) as server:
-        yield server.base_url
+async def demo_policy(stack: Stack, policy: dict[str, Any]) -> AsyncIterator[None]:
+    """The demo chatbot under ``policy`` (visitor token, limits) for one test, then as before."""
+    services = stack.services
+    config = await services.store.get_chatbot(CHATBOT_ID)
+    assert config is not None
+    await services.store.update_chatbot(CHATBOT_ID, settings=policy)
+    await services.chatbot_changed(CHATBOT_ID)
+    try:
+        yield
+    finally:
+        await services.store.update_chatbot(CHATBOT_ID, settings=config.settings)
+        await services.chatbot_changed(CHATBOT_ID)
 
 
 async def test_429_shows_the_wait_and_counts_down_the_retry(
-    context: Any, host: HostSite, stack: Stack
+    context: Any, host: HostSite, stack: Stack, model: ScriptedOpenAI
 ) -> None:
-    # The config carries a visitor token (tenancy issue): chat calls must send it back.
-    config = {**await stack_config(stack), "visitor_token": "vt-123"}
-    chat_headers: list[dict[str, str]] = []
-    async with rate_limited_api(config, chat_headers) as api:
+    # The real gate: a visitor token is required (the first answer shows the widget sent
+    # the one its config carried) and one question a minute per IP is allowed.
+    policy = {"require_visitor_token": True, "rate_limits": {"per_ip": "1/minute"}}
+    model.script(Script(tokens=["Orders ship ", "within two business days [1]."]))
+    async with demo_policy(stack, policy):
         before = documented_queue_stub() + (
             "window.__errors = []; SitechatWidget.on('error', e => window.__errors.push(e));"
         )
-        html = embed_page(stack, before=before, attrs=f'data-api="{api}"')
-        page, _ = await open_page(context, host, "limited.html", html)
+        page, _ = await open_page(context, host, "limited.html", embed_page(stack, before=before))
         await page.locator(f"{W} .launcher").click()
         await ask(page, "When do orders ship?")
+        await wait_complete(page)
+        await ask(page, "And returns?")
         error = page.locator(f"{W} .err")
         await error.wait_for()
-        assert "Please wait 7 seconds" in await error.inner_text()
+        text = await error.inner_text()
+        wait = re.search(r"Please wait (\d+) seconds", text)
+        assert wait and 50 <= int(wait.group(1)) <= 60, text
         assert await error.get_attribute("role") == "alert"
         retry = error.locator("button")
         assert await retry.is_disabled()
-        assert await retry.inner_text() in {"Retry in 7 s", "Retry in 6 s"}
+        assert re.fullmatch(r"Retry in \d+ s", await retry.inner_text())
         errors = await page.evaluate("() => window.__errors")
-        assert errors == [
-            {
-                "code": "rate_limited",
-                "message": await error.locator("span").inner_text(),
-                "retry_after": 7,
-                "request_id": "req-429",
-                "status": 429,
-            }
-        ]
-        assert [h.get("x-sitechat-visitor-token") for h in chat_headers] == ["vt-123"]
+        assert len(errors) == 1
+        assert errors[0]["code"] == "rate_limited" and errors[0]["status"] == 429
+        assert errors[0]["retry_after"] == int(wait.group(1))
+        assert errors[0]["request_id"]
         await page.close()
 
 

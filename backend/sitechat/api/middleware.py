@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -36,3 +37,95 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimitMiddleware:
+    """Refuses request bodies over a size with 413 JSON, before the app buffers them.
+
+    A ``Content-Length`` over the limit is refused at once, unread. A body without one
+    (chunked) is counted as the app reads it; past the limit the read fails and whatever
+    the app was about to answer is replaced by the 413. Responses are passed through
+    untouched otherwise, so streaming answers stream. ``limits`` maps path prefixes to
+    sizes (longest prefix wins); other paths get ``default``.
+    """
+
+    def __init__(self, app: ASGIApp, *, default: int, limits: dict[str, int] | None = None):
+        self.app = app
+        self.default = default
+        self.limits = sorted((limits or {}).items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        for prefix, size in self.limits:
+            if path.startswith(prefix):
+                return size
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    await _send_too_large(scope, send, limit)
+                    return
+                break
+
+        received = 0
+        exceeded = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise _BodyTooLarge()
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return  # the app's answer to a failed read; the 413 replaces it
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except _BodyTooLarge:
+            pass
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await _send_too_large(scope, send, limit)
+
+
+async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
+    body = json.dumps(
+        {
+            "error": f"The request body is larger than {limit} bytes.",
+            "code": "payload_too_large",
+            "request_id": scope.get("state", {}).get("request_id"),
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

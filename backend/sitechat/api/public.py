@@ -1,13 +1,17 @@
-"""The public API a website visitor's browser calls. Routes stay thin: validation happens in
-the body models and ``ChatService.open_turn`` (before any stream starts); the stream itself
-is ``ChatService.stream`` framed by ``sitechat.sse``."""
+"""The public API a website visitor's browser calls. Routes stay thin: every request passes
+the gate (``sitechat.gate``: origin, visitor token, rate limits, budgets, stream caps) before
+anything is stored; validation happens in the body models and ``ChatService.open_turn``
+(before any stream starts); the stream itself is ``ChatService.stream`` framed by
+``sitechat.sse``, and gives its stream slot back when it ends, however it ends."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path
+import anyio
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from sitechat.api.deps import RequestIdDep, ServicesDep
 from sitechat.api.schemas import (
@@ -16,22 +20,66 @@ from sitechat.api.schemas import (
     ChatAnswer,
     ChatBody,
     ErrorBody,
+    FeedbackBody,
     PublicChatbotConfig,
     SessionMessages,
 )
-from sitechat.chat.events import CompleteEvent
+from sitechat.chat.events import CompleteEvent, ErrorEvent
 from sitechat.chat.pipeline import ChatRequest
-from sitechat.errors import ChatbotNotFound
+from sitechat.errors import NotFound
+from sitechat.gate import Admission, GateRequest
+from sitechat.services import Services
 from sitechat.sse import EventStreamResponse
+from sitechat.visitor_tokens import HEADER as VISITOR_TOKEN_HEADER
 
 router = APIRouter(prefix="/api/public", tags=["public"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not a JSON object"},
+    401: {"model": ErrorBody, "description": "A visitor token is required, invalid or expired"},
+    403: {"model": ErrorBody, "description": "The page's origin may not use this chatbot"},
     404: {"model": ErrorBody, "description": "Unknown chatbot"},
+    413: {"model": ErrorBody, "description": "The request body is too large"},
     422: {"model": ErrorBody, "description": "A field is missing or invalid"},
+    429: {
+        "model": ErrorBody,
+        "description": "Over a rate limit, the monthly token budget, or the cap on answers "
+        "streaming at once (Retry-After and X-RateLimit-* headers)",
+    },
 }
 ChatbotId = Path(pattern=CHATBOT_ID_PATTERN)
+
+
+class GatedEventStream(EventStreamResponse):
+    """An event stream that gives its admission's stream slot back when it ends: after the
+    last frame, on a disconnect, or when the response could not even start."""
+
+    def __init__(self, events: Any, admission: Admission, **options: Any) -> None:
+        super().__init__(events, **options)
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.admission.release()
+
+
+def gate_request(
+    request: Request, services: Services, chatbot_id: str, session_id: str | None = None
+) -> GateRequest:
+    headers = request.headers
+    forwarded = ",".join(headers.getlist("x-forwarded-for")) or None
+    peer = request.client.host if request.client else None
+    return GateRequest(
+        chatbot_id=chatbot_id,
+        client_ip=services.client_ips.resolve(peer, forwarded),
+        origin=headers.get("origin"),
+        host=headers.get("host"),
+        session_id=session_id,
+        visitor_token=headers.get(VISITOR_TOKEN_HEADER),
+    )
 
 
 def _chat_request(body: ChatBody, request_id: str) -> ChatRequest:
@@ -56,11 +104,20 @@ def _chat_request(body: ChatBody, request_id: str) -> ChatRequest:
     },
 )
 async def chat_stream(
-    body: ChatBody, services: ServicesDep, request_id: RequestIdDep
+    body: ChatBody, request: Request, services: ServicesDep, request_id: RequestIdDep
 ) -> EventStreamResponse:
-    turn = await services.chat.open_turn(_chat_request(body, request_id))
-    return EventStreamResponse(
+    admission = await services.gate.admit_chat(
+        gate_request(request, services, body.chatbot_id, body.session_id)
+    )
+    try:
+        turn = await services.chat.open_turn(_chat_request(body, request_id))
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await admission.release()
+        raise
+    return GatedEventStream(
         services.chat.stream(turn),
+        admission,
         ping_interval=services.settings.sse_ping_interval_seconds,
         headers={"X-Request-ID": request_id},
     )
@@ -72,9 +129,18 @@ async def chat_stream(
     response_model=ChatAnswer,
     responses={**ERRORS, 502: {"model": ErrorBody, "description": "The model failed"}},
 )
-async def chat(body: ChatBody, services: ServicesDep, request_id: RequestIdDep) -> Any:
-    turn = await services.chat.open_turn(_chat_request(body, request_id))
-    outcome = await services.chat.answer(turn)
+async def chat(
+    body: ChatBody, request: Request, services: ServicesDep, request_id: RequestIdDep
+) -> Any:
+    admission = await services.gate.admit_chat(
+        gate_request(request, services, body.chatbot_id, body.session_id)
+    )
+    try:
+        turn = await services.chat.open_turn(_chat_request(body, request_id))
+        outcome: CompleteEvent | ErrorEvent = await services.chat.answer(turn)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await admission.release()
     if isinstance(outcome, CompleteEvent):
         return outcome.to_dict()
     body_out = {k: v for k, v in outcome.to_dict().items() if k not in {"type", "done"}}
@@ -85,30 +151,38 @@ async def chat(body: ChatBody, services: ServicesDep, request_id: RequestIdDep) 
     "/chatbots/{chatbot_id}/config",
     summary="The public-safe configuration of a chatbot (for the widget)",
     response_model=PublicChatbotConfig,
-    responses={404: ERRORS[404]},
+    response_model_exclude_unset=True,
+    responses={k: ERRORS[k] for k in (403, 404, 429)},
 )
-async def chatbot_config(services: ServicesDep, chatbot_id: str = ChatbotId) -> Any:
-    config = await services.configs.get(chatbot_id)
-    if config is None:
-        raise ChatbotNotFound()
-    return config.public_dict()
+async def chatbot_config(
+    request: Request, response: Response, services: ServicesDep, chatbot_id: str = ChatbotId
+) -> Any:
+    admission, token, expires_at = await services.gate.admit_config(
+        gate_request(request, services, chatbot_id)
+    )
+    public = admission.config.public_dict()
+    if token is not None:
+        public.update(visitor_token=token, visitor_token_expires_at=expires_at)
+        response.headers["Cache-Control"] = "no-store"
+    return public
 
 
 @router.get(
     "/chatbots/{chatbot_id}/sessions/{session_id}/messages",
     summary="The messages of one visitor session (restores a conversation after a reload)",
     response_model=SessionMessages,
-    responses={404: ERRORS[404], 422: ERRORS[422]},
+    responses={k: ERRORS[k] for k in (401, 403, 404, 422, 429)},
 )
 async def session_messages(
+    request: Request,
     services: ServicesDep,
     chatbot_id: str = ChatbotId,
     session_id: str = Path(pattern=SESSION_ID_PATTERN),
 ) -> Any:
-    config = await services.configs.get(chatbot_id)
-    if config is None:
-        raise ChatbotNotFound()
-    conversation = await services.store.get_conversation(config.id, session_id)
+    admission = await services.gate.admit_visitor_read(
+        gate_request(request, services, chatbot_id, session_id)
+    )
+    conversation = await services.store.get_conversation(admission.config.id, session_id)
     messages = [] if conversation is None else await services.store.list_messages(conversation.id)
     return {
         "session_id": session_id,
@@ -125,3 +199,30 @@ async def session_messages(
             if m.status != "failed"
         ],
     }
+
+
+@router.post(
+    "/chatbots/{chatbot_id}/sessions/{session_id}/messages/{message_id}/feedback",
+    status_code=204,
+    response_class=Response,
+    summary="Rate an answer (helpful or not), optionally with a comment",
+    responses={k: ERRORS[k] for k in (401, 403, 404, 422, 429)},
+)
+async def answer_feedback(
+    body: FeedbackBody,
+    request: Request,
+    services: ServicesDep,
+    chatbot_id: str = ChatbotId,
+    session_id: str = Path(pattern=SESSION_ID_PATTERN),
+    message_id: str = Path(max_length=64),
+) -> Response:
+    admission = await services.gate.admit_visitor_read(
+        gate_request(request, services, chatbot_id, session_id)
+    )
+    conversation = await services.store.get_conversation(admission.config.id, session_id)
+    if conversation is None:
+        raise NotFound("No answer with that id in this conversation.")
+    await services.archive.set_feedback(
+        conversation.id, message_id, rating=body.rating, comment=body.comment
+    )
+    return Response(status_code=204)

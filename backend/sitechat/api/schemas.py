@@ -58,6 +58,21 @@ class PublicChatbotConfig(BaseModel):
     greeting: str
     starter_questions: list[str]
     theme: dict[str, Any]
+    visitor_token: str | None = Field(
+        default=None,
+        description="Present when the chatbot requires it: send it as "
+        "X-Sitechat-Visitor-Token on chat requests until it expires.",
+    )
+    visitor_token_expires_at: int | None = Field(
+        default=None, description="When the visitor token expires, in unix seconds."
+    )
+
+
+class FeedbackBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    rating: Literal[1, -1] = Field(description="1: helpful; -1: not helpful.", examples=[1])
+    comment: str | None = Field(default=None, max_length=2000)
 
 
 class PublicMessage(BaseModel):

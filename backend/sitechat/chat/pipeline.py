@@ -36,8 +36,13 @@ from sitechat.chat.events import (
 )
 from sitechat.chat.guard import RepetitionGuard
 from sitechat.chat.prompt import build_prompt
-from sitechat.chat.quality import ContextQuality, assess
-from sitechat.chat.query import EnhancedQuery, enhance_query, is_follow_up
+from sitechat.chat.quality import (
+    DEFAULT_SIMILARITY_LEVELS,
+    ContextQuality,
+    SimilarityLevels,
+    assess,
+)
+from sitechat.chat.query import EnhancedQuery, QueryEnhancer, is_follow_up
 from sitechat.config import Settings
 from sitechat.config_cache import ConfigCache
 from sitechat.domain import ChatbotConfig, Conversation, Message
@@ -148,12 +153,18 @@ class ChatService:
         models: ModelSource,
         configs: ConfigCache,
         settings: Settings,
+        enhancer: QueryEnhancer | None = None,
+        similarity_levels: SimilarityLevels | None = None,
     ) -> None:
         self.store = store
         self.vectors = vectors
         self.models = models
         self.configs = configs
         self.settings = settings
+        # Without an enhancer the heuristic alone rewrites follow-ups (no model calls).
+        self.enhancer = enhancer or QueryEnhancer(rewrite_providers=())
+        # How dense similarity maps to context-quality levels (hybrid search only).
+        self.similarity_levels = similarity_levels or DEFAULT_SIMILARITY_LEVELS
 
     # --- phase 1 -------------------------------------------------------------------------
 
@@ -226,9 +237,13 @@ class ChatService:
         message = turn.user_message.content
         model = self.models.get(config.provider)
 
-        async def search(query: str) -> list[ScoredChunk]:
-            return await self.vectors.search(config.id, query, self.settings.retrieval_top_k)
+        async def search(query: str, variants: Sequence[str] = ()) -> list[ScoredChunk]:
+            return await self.vectors.search(
+                config.id, query, self.settings.retrieval_top_k, variants=variants
+            )
 
+        # The raw message is searched at once, while history loads and the query is
+        # enhanced: most messages are not rewritten, and their search is then already done.
         speculative = None if is_follow_up(message) else asyncio.ensure_future(search(message))
         if speculative is not None:
             # Its result may go unused (the query got rewritten); never leave an error unread.
@@ -245,16 +260,17 @@ class ChatService:
             progress.assistant_id = assistant.id
             yield StartEvent(message_id=assistant.id, session_id=turn.session_id)
 
-            enhanced = enhance_query(message, history)
-            if speculative is not None and not enhanced.rewritten:
+            # Bounded by the enhancer's timeout: never delays the answer by more than that.
+            enhanced = await self.enhancer.enhance(config, message, history, model)
+            if speculative is not None and enhanced.text == message and not enhanced.variants:
                 results = await speculative
             else:
-                results = await search(enhanced.text)
+                results = await search(enhanced.text, enhanced.variants)
         finally:
             if speculative is not None and not speculative.done():
                 speculative.cancel()
 
-        quality = assess(enhanced.text, results)
+        quality = assess(enhanced.text, results, similarity_levels=self.similarity_levels)
         progress.quality = quality
         if quality.level == "none":
             async for event in self._fallback(turn, progress, enhanced):

@@ -5,13 +5,20 @@ embedded default) and a Qdrant server through ``AsyncQdrantClient``. One contrac
 Tenant safety lives here: every read and delete is scoped by ``chatbot_id`` through the
 filter builders of ``retrieval/filters.py`` (one per backend); nothing can search without a
 chatbot. ``Chunk.id`` must be a canonical lowercase UUID string.
+
+Search is BM25 alone, or hybrid when the store was given a dense encoder
+(``retrieval/dense.py``): BM25 and dense candidates fused with reciprocal rank fusion by Qdrant
+in one query (``retrieval/hybrid.py``). Query variants (rewordings of the question) are
+searched in the same query and fused the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
+
+ScoreKind = Literal["bm25", "rrf"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +44,13 @@ class Chunk:
 @dataclass(frozen=True, slots=True)
 class ScoredChunk:
     chunk: Chunk
+    # "bm25": the chunk's BM25 score (unbounded, corpus-dependent). "rrf": its reciprocal
+    # rank fusion score, which depends only on its ranks in the fused candidate lists.
     score: float
+    score_kind: ScoreKind = "bm25"
+    # Cosine similarity between the question's and the chunk's dense vectors (-1 to 1),
+    # when the store has a dense encoder: unlike either score, it has a fixed scale.
+    similarity: float | None = None
 
 
 @runtime_checkable
@@ -51,8 +64,15 @@ class VectorStore(Protocol):
 
     async def delete_chatbot(self, chatbot_id: str) -> None: ...
 
-    async def search(self, chatbot_id: str, query: str, limit: int) -> list[ScoredChunk]:
-        """Best chunks of this chatbot for ``query``, best first. Never another chatbot's."""
+    async def search(
+        self, chatbot_id: str, query: str, limit: int, *, variants: Sequence[str] = ()
+    ) -> list[ScoredChunk]:
+        """Best chunks of this chatbot for ``query``, best first. Never another chatbot's.
+
+        ``variants`` are other phrasings of the same question, searched in the same round
+        trip and fused with ``query`` by reciprocal rank. A query without searchable terms
+        (only stopwords or symbols) finds nothing, in every mode.
+        """
 
     async def count(self, chatbot_id: str) -> int: ...
 

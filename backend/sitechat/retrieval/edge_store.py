@@ -7,25 +7,35 @@ Every shard call is synchronous Rust, so each runs in a worker thread. Reads run
 concurrently; writes are serialised by one lock and each write call ends with ``flush()``,
 which persists segments and costs a few milliseconds: writes arrive one document at a time
 from ingestion, never from the chat path, so durability per call is cheap enough.
+
+With a dense encoder the shard also holds a dense vector named after the model
+(``hybrid.dense_vector_name``) and searches are hybrid (``retrieval/hybrid.py``). The layout is
+read back from the shard's ``edge_config.json`` at start: a shard built for another layout
+is refused with a clear reason instead of being opened.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 from qdrant_edge import (
     CountRequest,
+    Distance,
     EdgeConfig,
     EdgeShard,
     EdgeSparseVectorParams,
+    EdgeVectorParams,
+    Fusion,
     IdfParams,
     KeywordIndexParams,
     Modifier,
     PayloadSchemaType,
     Point,
+    Prefetch,
     Query,
     QueryRequest,
     SearchParams,
@@ -34,7 +44,8 @@ from qdrant_edge import (
 )
 
 from sitechat.errors import VectorStoreError
-from sitechat.retrieval.base import Chunk, ScoredChunk
+from sitechat.retrieval.base import Chunk, ScoredChunk, ScoreKind
+from sitechat.retrieval.dense import DenseEncoder
 from sitechat.retrieval.filters import (
     CHATBOT_KEY,
     DOCUMENT_KEY,
@@ -45,22 +56,70 @@ from sitechat.retrieval.filters import (
     point_id,
     require_id,
 )
-from sitechat.retrieval.sparse import VECTOR_NAME, bm25_text, embed_document, embed_query
+from sitechat.retrieval.hybrid import (
+    RRF_K,
+    QueryPlan,
+    candidate_limit,
+    cosine,
+    dense_text,
+    dense_vector_name,
+    describe_layout,
+    layout_mismatch,
+    plan_query,
+)
+from sitechat.retrieval.sparse import VECTOR_NAME, bm25_text, embed_document
 
 T = TypeVar("T")
 
 UPSERT_BATCH = 256
-
-
-def _config() -> EdgeConfig:
-    return EdgeConfig(sparse_vectors={VECTOR_NAME: EdgeSparseVectorParams(modifier=Modifier.Idf)})
+CONFIG_FILE = "edge_config.json"  # written by qdrant_edge itself when a shard is created
 
 
 class EdgeVectorStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, dense: DenseEncoder | None = None) -> None:
         self._path = path
+        self._dense = dense
+        self._dense_name = dense_vector_name(dense.model_id) if dense is not None else None
         self._shard: EdgeShard | None = None
         self._write_lock = anyio.Lock()
+
+    @property
+    def dense(self) -> DenseEncoder | None:
+        return self._dense
+
+    def _config(self) -> EdgeConfig:
+        vectors: dict[str, EdgeVectorParams] = {}
+        if self._dense is not None and self._dense_name is not None:
+            vectors[self._dense_name] = EdgeVectorParams(
+                size=self._dense.dimensions, distance=Distance.Cosine
+            )
+        return EdgeConfig(
+            vectors=vectors,
+            sparse_vectors={VECTOR_NAME: EdgeSparseVectorParams(modifier=Modifier.Idf)},
+        )
+
+    def _check_layout(self) -> None:
+        """Refuse a shard whose vectors differ from what this store would create."""
+        config_file = self._path / CONFIG_FILE
+        if not config_file.is_file():
+            return
+        stored: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+        vectors: dict[str, Any] = stored.get("vectors") or {}
+        sparse: dict[str, Any] = stored.get("sparse_vectors") or {}
+        found_name = next(iter(vectors), None)
+        found_size = vectors[found_name].get("size") if found_name is not None else None
+        wanted_size = self._dense.dimensions if self._dense is not None else None
+        if (
+            len(vectors) > 1
+            or found_name != self._dense_name
+            or found_size != wanted_size
+            or VECTOR_NAME not in sparse
+        ):
+            raise layout_mismatch(
+                f"at {self._path}",
+                describe_layout(found_name, found_size),
+                describe_layout(self._dense_name, wanted_size),
+            )
 
     async def start(self) -> None:
         async with self._write_lock:
@@ -68,16 +127,19 @@ class EdgeVectorStore:
                 return
             try:
                 self._shard = await anyio.to_thread.run_sync(self._open)
+            except VectorStoreError:
+                raise
             except Exception as exc:
                 raise VectorStoreError() from exc
 
     def _open(self) -> EdgeShard:
         self._path.mkdir(parents=True, exist_ok=True)
         if any(self._path.iterdir()):
-            # Passing the config makes a shard with another vector layout fail to load.
-            shard = EdgeShard.load(str(self._path), _config())
+            # ``load`` accepts a config that differs from the shard's: check it ourselves.
+            self._check_layout()
+            shard = EdgeShard.load(str(self._path), self._config())
         else:
-            shard = EdgeShard.create(str(self._path), _config())
+            shard = EdgeShard.create(str(self._path), self._config())
         try:
             indexed = shard.info().payload_schema
             if CHATBOT_KEY not in indexed:
@@ -109,18 +171,40 @@ class EdgeVectorStore:
             )
             require_id(chunk.document_id, "Chunk.document_id")
 
-        def write(shard: EdgeShard) -> None:
-            for chatbot_id, items in by_chatbot.items():
-                tenant = edge_filter(chatbot_id)
-                for start in range(0, len(items), UPSERT_BATCH):
+        for chatbot_id, items in by_chatbot.items():
+            tenant = edge_filter(chatbot_id)
+            for start in range(0, len(items), UPSERT_BATCH):
+                batch = items[start : start + UPSERT_BATCH]
+                # Dense vectors first, outside the write lock: the model is the slow part.
+                dense_vectors = await self._embed([chunk for _, chunk in batch])
+
+                def write(
+                    shard: EdgeShard,
+                    batch: list[tuple[str, Chunk]] = batch,
+                    dense_vectors: list[list[float]] | None = dense_vectors,
+                    tenant: Any = tenant,
+                ) -> None:
                     points = [
-                        _point(pid, chunk) for pid, chunk in items[start : start + UPSERT_BATCH]
+                        self._point(pid, chunk, dense_vectors[i] if dense_vectors else None)
+                        for i, (pid, chunk) in enumerate(batch)
                     ]
                     # Conditional upsert: an id already held by another chatbot's point is
                     # left alone instead of being taken over.
                     shard.update(UpdateOperation.upsert_points(points, condition=tenant))
 
-        await self._write(write)
+                await self._write(write)
+
+    async def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]] | None:
+        if self._dense is None:
+            return None
+        return await self._dense.embed_documents([dense_text(chunk) for chunk in chunks])
+
+    def _point(self, pid: str, chunk: Chunk, dense: list[float] | None) -> Point:
+        vector = embed_document(bm25_text(chunk.title, chunk.heading_path, chunk.text))
+        vectors: dict[str, Any] = {VECTOR_NAME: SparseVector(vector.indices, vector.values)}
+        if dense is not None and self._dense_name is not None:
+            vectors[self._dense_name] = dense
+        return Point(pid, vectors, chunk_payload(chunk))
 
     async def delete_document(self, chatbot_id: str, document_id: str) -> None:
         scope = edge_document_filter(chatbot_id, document_id)
@@ -134,35 +218,83 @@ class EdgeVectorStore:
             lambda shard: shard.update(UpdateOperation.delete_points_by_filter(scope))
         )
 
-    async def search(self, chatbot_id: str, query: str, limit: int) -> list[ScoredChunk]:
+    async def search(
+        self, chatbot_id: str, query: str, limit: int, *, variants: Sequence[str] = ()
+    ) -> list[ScoredChunk]:
         tenant = edge_filter(chatbot_id)
         if limit < 1:
             raise ValueError("limit must be at least 1")
+        plan = await plan_query(query, variants, self._dense)
+        if plan is None:
+            return []  # only stopwords or symbols: nothing can match
+        request = self._request(plan, tenant, limit)
 
-        def run(shard: EdgeShard) -> list[ScoredChunk]:
-            vector = embed_query(query)
-            if not vector.indices:
-                return []  # only stopwords or symbols: nothing can match
-            request = QueryRequest(
-                limit=limit,
-                query=Query.Nearest(SparseVector(vector.indices, vector.values), using=VECTOR_NAME),
-                filter=tenant,
-                with_payload=True,
-                with_vector=False,
-                # IDF over this chatbot's chunks only: its scores do not move when another
-                # chatbot adds documents, and reveal nothing about them.
-                params=SearchParams(idf=IdfParams(corpus=tenant)),
+        def run(shard: EdgeShard) -> list[Any]:
+            return list(shard.query(request))
+
+        points = await self._read(run)
+        kind: ScoreKind = "rrf" if plan.fused else "bm25"
+        main_dense = plan.main_dense
+        found = [
+            ScoredChunk(
+                chunk_from_payload(p.id, p.payload),
+                p.score,
+                score_kind=kind,
+                similarity=(
+                    cosine(main_dense, (p.vector or {}).get(self._dense_name))
+                    if main_dense is not None
+                    else None
+                ),
             )
-            return [
-                ScoredChunk(chunk_from_payload(p.id, p.payload), p.score)
-                for p in shard.query(request)
-            ]
-
-        found = await self._read(run)
+            for p in points
+        ]
         if any(hit.chunk.chatbot_id != chatbot_id for hit in found):
             # The filter failed: fail closed rather than show another chatbot's text.
             raise VectorStoreError() from RuntimeError("tenant filter returned a foreign chunk")
         return found
+
+    def _request(self, plan: QueryPlan, tenant: Any, limit: int) -> QueryRequest:
+        # IDF over this chatbot's chunks only: its scores do not move when another chatbot
+        # adds documents, and reveal nothing about them.
+        idf = SearchParams(idf=IdfParams(corpus=tenant))
+        with_vector: list[str] | bool = (
+            [self._dense_name] if plan.dense and self._dense_name else False
+        )
+        if not plan.fused:
+            [sparse] = plan.sparse
+            return QueryRequest(
+                limit=limit,
+                query=Query.Nearest(SparseVector(sparse.indices, sparse.values), using=VECTOR_NAME),
+                filter=tenant,
+                with_payload=True,
+                with_vector=with_vector,
+                params=idf,
+            )
+        candidates = candidate_limit(limit)
+        prefetches = [
+            Prefetch(
+                limit=candidates,
+                query=Query.Nearest(SparseVector(v.indices, v.values), using=VECTOR_NAME),
+                filter=tenant,
+                params=idf,
+            )
+            for v in plan.sparse
+        ]
+        prefetches += [
+            Prefetch(
+                limit=candidates, query=Query.Nearest(v, using=self._dense_name), filter=tenant
+            )
+            for v in plan.dense
+        ]
+        return QueryRequest(
+            limit=limit,
+            prefetches=prefetches,
+            # The stub types ``Fusion.Rrf`` apart from ``Fusion``; the engine accepts it.
+            query=cast(Any, Fusion.Rrf(k=RRF_K)),
+            filter=tenant,
+            with_payload=True,
+            with_vector=with_vector,
+        )
 
     async def count(self, chatbot_id: str) -> int:
         request = CountRequest(exact=True, filter=edge_filter(chatbot_id))
@@ -215,13 +347,6 @@ class EdgeVectorStore:
                 await anyio.to_thread.run_sync(run)
             except Exception as exc:
                 raise VectorStoreError() from exc
-
-
-def _point(pid: str, chunk: Chunk) -> Point:
-    vector = embed_document(bm25_text(chunk.title, chunk.heading_path, chunk.text))
-    return Point(
-        pid, {VECTOR_NAME: SparseVector(vector.indices, vector.values)}, chunk_payload(chunk)
-    )
 
 
 def _flush_and_close(shard: EdgeShard) -> None:

@@ -1,8 +1,10 @@
-"""Turn an uploaded file (or pasted text) into a titled document ready for chunking.
+"""Turn an uploaded file, a fetched page or pasted text into a titled document for chunking.
 
-Each supported type is one small function from decoded input to ``LoadedDocument``,
-registered by file suffix in ``_BY_SUFFIX``. HTML, PDF and URL loaders slot in the same way:
-they produce Markdown or plain text (``fmt``) and say what they came from (``source_type``).
+``load_document`` is the entry point: it decides the format from the file suffix, the
+``Content-Type`` and the bytes themselves (``%PDF-``, ``<html``), then hands over to one small
+function per format. Text and Markdown are decoded here; HTML becomes Markdown of its
+readable content (``retrieval/html.py``); PDF becomes plain text (``retrieval/pdf.py``). Each
+produces Markdown or plain text (``fmt``) and says what it came from (``source_type``).
 
 Problems with the input are ``IngestionError`` with a message safe to show the uploader.
 """
@@ -10,6 +12,7 @@ Problems with the input are ``IngestionError`` with a message safe to show the u
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 import unicodedata
 from collections.abc import Callable
@@ -19,10 +22,20 @@ from typing import Literal
 
 from sitechat.errors import IngestionError
 from sitechat.retrieval.chunking import TextFormat, heading_text, normalize_whitespace
+from sitechat.retrieval.html import parse_html
+from sitechat.retrieval.pdf import is_pdf, read_pdf
 
 SourceType = Literal["text", "markdown", "html", "pdf", "url"]
 
 MAX_TITLE_CHARS = 200
+SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf")
+_HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown")
+_HTML_SNIFF = re.compile(
+    rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.I | re.S
+)
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_.:-]+)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +44,83 @@ class LoadedDocument:
     text: str  # normalised line endings and spaces, front matter removed
     fmt: TextFormat  # how ``chunk_document`` should read ``text``
     source_type: SourceType = "text"
+
+
+def load_document(
+    data: bytes | str,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    url: str | None = None,
+) -> LoadedDocument:
+    """Load any supported document; ``IngestionError`` with a reason when it cannot be.
+
+    ``content_type`` is a MIME type with optional parameters (``text/html; charset=utf-8``),
+    as a server or an upload sent it. The suffix of ``filename`` wins over it, and the bytes
+    win over both where they are unmistakable (a PDF is a PDF whatever it is called).
+    """
+    mime, charset = _parse_content_type(content_type)
+    suffix = PurePath(filename).suffix.lower() if filename else ""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if not raw.strip():
+        raise IngestionError("The document is empty.")
+    if is_pdf(raw) or suffix == ".pdf" or mime == "application/pdf":
+        return _load_pdf(raw, filename)
+    if (
+        suffix in _HTML_SUFFIXES
+        or (not suffix and mime in _HTML_TYPES)
+        or (not suffix and not mime and _HTML_SNIFF.match(raw[:4096]))
+    ):
+        return _load_html(raw, filename, charset, url)
+    if suffix and suffix not in _BY_SUFFIX:
+        raise IngestionError(_unsupported(suffix))
+    if not suffix and mime and mime not in _TEXT_TYPES:
+        raise IngestionError(
+            f"Unsupported content type {mime!r}: send text, Markdown, HTML or PDF."
+        )
+    if not suffix and mime == "text/markdown":
+        filename = (filename or "document") + ".md"
+    text = data if isinstance(data, str) else decode_text(raw, charset=charset)
+    return load_text(text, filename=filename)
+
+
+def _unsupported(suffix: str) -> str:
+    return f"Unsupported file type {suffix!r}: upload .md, .txt, .html or .pdf."
+
+
+def _parse_content_type(value: str | None) -> tuple[str, str | None]:
+    if not value:
+        return "", None
+    mime, _, params = value.partition(";")
+    charset = None
+    for param in params.split(";"):
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset" and val.strip():
+            charset = val.strip().strip("\"'")
+    return mime.strip().lower(), charset
+
+
+def _load_pdf(data: bytes, filename: str | None) -> LoadedDocument:
+    pdf = read_pdf(data)
+    title = (
+        pdf.title or _stem(filename) or next((ln for ln in pdf.text.split("\n") if ln.strip()), "")
+    )
+    return LoadedDocument(_clean_title(title), normalize_whitespace(pdf.text), "text", "pdf")
+
+
+def _load_html(
+    data: bytes, filename: str | None, charset: str | None, url: str | None
+) -> LoadedDocument:
+    if charset is None:
+        declared = _META_CHARSET.search(data[:4096])
+        charset = declared.group(1).decode("ascii") if declared else None
+    page = parse_html(decode_text(data, charset=charset), base_url=url)
+    if not page.markdown.strip():
+        raise IngestionError("The page has no readable text.")
+    title = page.title or _stem(filename) or (url or "")
+    return LoadedDocument(
+        _clean_title(title), normalize_whitespace(page.markdown), "markdown", "html"
+    )
 
 
 def load_text(data: bytes | str, *, filename: str | None) -> LoadedDocument:
@@ -42,7 +132,7 @@ def load_text(data: bytes | str, *, filename: str | None) -> LoadedDocument:
     suffix = PurePath(filename).suffix.lower() if filename else ""
     loader = _BY_SUFFIX.get(suffix) if suffix else None
     if suffix and loader is None:
-        raise IngestionError(f"Unsupported file type {suffix!r}: upload .md or .txt.")
+        raise IngestionError(_unsupported(suffix))
     text = data if isinstance(data, str) else decode_text(data)
     text = normalize_whitespace(text)
     if loader is None:
@@ -65,8 +155,9 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 _UNDECODABLE = "The file is not readable text (binary, or an unknown encoding)."
 
 
-def decode_text(data: bytes) -> str:
-    """Decode uploaded bytes: a BOM decides; else UTF-8; else Windows-1252, then Latin-1.
+def decode_text(data: bytes, *, charset: str | None = None) -> str:
+    """Decode uploaded bytes: a BOM decides; else the declared charset when it decodes
+    cleanly; else UTF-8; else Windows-1252, then Latin-1.
 
     Latin-1 accepts any byte string, so binary files are caught by what they decode to:
     NUL bytes or many control characters mean "not text".
@@ -81,7 +172,12 @@ def decode_text(data: bytes) -> str:
                 raise IngestionError(_UNDECODABLE) from exc
     if b"\x00" in data:
         raise IngestionError(_UNDECODABLE)
-    for codec in ("utf-8", "cp1252", "latin-1"):
+    codecs_to_try = ["utf-8", "cp1252", "latin-1"]
+    if charset:
+        # An unknown declared charset: guess as for undeclared ones.
+        with contextlib.suppress(LookupError):
+            codecs_to_try.insert(0, codecs.lookup(charset).name)
+    for codec in codecs_to_try:
         try:
             return _checked(data.decode(codec))
         except UnicodeDecodeError:

@@ -6,6 +6,11 @@ vector ``bm25`` with the IDF modifier, and a keyword index on ``chatbot_id`` mar
 the tenant filter and IDF computed over the tenant's own points
 (``SearchParams(idf=IdfCorpusParams(...))``, Qdrant 1.20 and later).
 
+With a dense encoder the collection also holds a dense vector named after the model and
+searches are hybrid: prefetches fused with RRF in one ``query_points`` call
+(``retrieval/hybrid.py``). The collection's layout is checked at start; one built for
+another layout is refused with a clear reason.
+
 ``AsyncQdrantClient(":memory:")`` runs the same code in-process for tests.
 """
 
@@ -13,12 +18,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any, cast
 
 import anyio
 from qdrant_client import AsyncQdrantClient, models
 
 from sitechat.errors import VectorStoreError
-from sitechat.retrieval.base import Chunk, ScoredChunk
+from sitechat.retrieval.base import Chunk, ScoredChunk, ScoreKind
+from sitechat.retrieval.dense import DenseEncoder
 from sitechat.retrieval.filters import (
     CHATBOT_KEY,
     DOCUMENT_KEY,
@@ -29,7 +36,18 @@ from sitechat.retrieval.filters import (
     server_document_filter,
     server_filter,
 )
-from sitechat.retrieval.sparse import VECTOR_NAME, bm25_text, embed_document, embed_query
+from sitechat.retrieval.hybrid import (
+    RRF_K,
+    QueryPlan,
+    candidate_limit,
+    cosine,
+    dense_text,
+    dense_vector_name,
+    describe_layout,
+    layout_mismatch,
+    plan_query,
+)
+from sitechat.retrieval.sparse import VECTOR_NAME, bm25_text, embed_document
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +65,27 @@ _INDEXES: dict[str, models.PayloadSchemaType | models.KeywordIndexParams] = {
 class QdrantServerStore:
     """The store owns ``client``: ``close()`` closes it."""
 
-    def __init__(self, client: AsyncQdrantClient, collection: str) -> None:
+    def __init__(
+        self, client: AsyncQdrantClient, collection: str, *, dense: DenseEncoder | None = None
+    ) -> None:
         self._client = client
         self._collection = require_id(collection, "collection")
+        self._dense = dense
+        self._dense_name = dense_vector_name(dense.model_id) if dense is not None else None
+
+    @property
+    def dense(self) -> DenseEncoder | None:
+        return self._dense
 
     @classmethod
     def from_url(
-        cls, url: str, api_key: str | None, collection: str, *, timeout: float = 10.0
+        cls,
+        url: str,
+        api_key: str | None,
+        collection: str,
+        *,
+        timeout: float = 10.0,
+        dense: DenseEncoder | None = None,
     ) -> QdrantServerStore:
         """A store on the server at ``url``. Does not connect: ``start()`` does."""
         # No compatibility probe: the client would make it with a blocking request from a
@@ -61,7 +93,7 @@ class QdrantServerStore:
         client = AsyncQdrantClient(
             url=url, api_key=api_key or None, timeout=int(timeout), check_compatibility=False
         )
-        return cls(client, collection)
+        return cls(client, collection, dense=dense)
 
     async def start(self) -> None:
         """Create the collection and its indexes when missing; check them when present."""
@@ -76,13 +108,30 @@ class QdrantServerStore:
                     f"collection {self._collection!r} exists without the sparse vector "
                     f"{VECTOR_NAME!r} with the IDF modifier; use another collection name"
                 )
+            self._check_dense_layout(info.config.params.vectors)
             for key, schema in _INDEXES.items():
                 if key not in info.payload_schema:
                     await self._client.create_payload_index(
                         self._collection, key, field_schema=schema, wait=True
                     )
+        except VectorStoreError:
+            raise
         except Exception as exc:
             raise VectorStoreError() from exc
+
+    def _check_dense_layout(self, vectors: Any) -> None:
+        found: dict[str, Any] = vectors if isinstance(vectors, dict) else {}
+        if vectors is not None and not isinstance(vectors, dict):
+            found = {"": vectors}  # a single unnamed vector: never one sitechat made
+        found_name = next(iter(found), None)
+        found_size = found[found_name].size if found_name is not None else None
+        wanted_size = self._dense.dimensions if self._dense is not None else None
+        if len(found) > 1 or found_name != self._dense_name or found_size != wanted_size:
+            raise layout_mismatch(
+                f"in collection {self._collection!r}",
+                describe_layout(found_name, found_size),
+                describe_layout(self._dense_name, wanted_size),
+            )
 
     async def _check_version(self) -> None:
         version = (await self._client.info()).version
@@ -101,9 +150,14 @@ class QdrantServerStore:
 
     async def _create_collection(self) -> None:
         try:
+            vectors: dict[str, models.VectorParams] = {}
+            if self._dense is not None and self._dense_name is not None:
+                vectors[self._dense_name] = models.VectorParams(
+                    size=self._dense.dimensions, distance=models.Distance.COSINE
+                )
             await self._client.create_collection(
                 self._collection,
-                vectors_config={},
+                vectors_config=vectors,
                 sparse_vectors_config={
                     VECTOR_NAME: models.SparseVectorParams(modifier=models.Modifier.IDF)
                 },
@@ -128,15 +182,25 @@ class QdrantServerStore:
                 tenant = server_filter(chatbot_id)
                 for start in range(0, len(items), UPSERT_BATCH):
                     batch = items[start : start + UPSERT_BATCH]
+                    dense_vectors = await self._embed([chunk for _, chunk in batch])
                     # Embedding a batch is CPU work: off the event loop.
-                    points = await anyio.to_thread.run_sync(_points, batch)
+                    points = await anyio.to_thread.run_sync(
+                        _points, batch, self._dense_name, dense_vectors
+                    )
                     # Conditional upsert: an id already held by another chatbot's point is
                     # left alone instead of being taken over.
                     await self._client.upsert(
                         self._collection, points, wait=True, update_filter=tenant
                     )
+        except VectorStoreError:
+            raise
         except Exception as exc:
             raise VectorStoreError() from exc
+
+    async def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]] | None:
+        if self._dense is None:
+            return None
+        return await self._dense.embed_documents([dense_text(chunk) for chunk in chunks])
 
     async def delete_document(self, chatbot_id: str, document_id: str) -> None:
         await self._delete(server_document_filter(chatbot_id, document_id))
@@ -152,35 +216,88 @@ class QdrantServerStore:
         except Exception as exc:
             raise VectorStoreError() from exc
 
-    async def search(self, chatbot_id: str, query: str, limit: int) -> list[ScoredChunk]:
+    async def search(
+        self, chatbot_id: str, query: str, limit: int, *, variants: Sequence[str] = ()
+    ) -> list[ScoredChunk]:
         tenant = server_filter(chatbot_id)
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        # Embedding a query takes ~0.1 ms even at the 4000-character message limit: cheaper
-        # than the hop to a worker thread, so it stays on the event loop.
-        vector = embed_query(query)
-        if not vector.indices:
+        # Embedding a query for BM25 takes ~0.1 ms even at the 4000-character message limit:
+        # cheaper than the hop to a worker thread, so it stays on the event loop.
+        plan = await plan_query(query, variants, self._dense)
+        if plan is None:
             return []  # only stopwords or symbols: nothing can match
         try:
-            response = await self._client.query_points(
-                self._collection,
-                query=models.SparseVector(indices=vector.indices, values=vector.values),
-                using=VECTOR_NAME,
-                query_filter=tenant,
-                # IDF over this chatbot's chunks only: its scores do not move when another
-                # chatbot adds documents, and reveal nothing about them.
-                search_params=models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant)),
-                limit=limit,
-                with_payload=True,
-                with_vectors=False,
-            )
+            response = await self._query(plan, tenant, limit)
         except Exception as exc:
             raise VectorStoreError() from exc
-        found = [ScoredChunk(chunk_from_payload(p.id, p.payload), p.score) for p in response.points]
+        kind: ScoreKind = "rrf" if plan.fused else "bm25"
+        main_dense = plan.main_dense
+        found = []
+        for p in response.points:
+            similarity = None
+            if main_dense is not None and isinstance(p.vector, dict) and self._dense_name:
+                stored = p.vector.get(self._dense_name)
+                if isinstance(stored, list) and all(isinstance(x, float) for x in stored):
+                    similarity = cosine(main_dense, cast(list[float], stored))
+            found.append(
+                ScoredChunk(
+                    chunk_from_payload(p.id, p.payload),
+                    p.score,
+                    score_kind=kind,
+                    similarity=similarity,
+                )
+            )
         if any(hit.chunk.chatbot_id != chatbot_id for hit in found):
             # The filter failed: fail closed rather than show another chatbot's text.
             raise VectorStoreError() from RuntimeError("tenant filter returned a foreign chunk")
         return found
+
+    async def _query(
+        self, plan: QueryPlan, tenant: models.Filter, limit: int
+    ) -> models.QueryResponse:
+        # IDF over this chatbot's chunks only: its scores do not move when another chatbot
+        # adds documents, and reveal nothing about them.
+        idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant))
+        with_vectors: list[str] | bool = (
+            [self._dense_name] if plan.dense and self._dense_name else False
+        )
+        if not plan.fused:
+            [sparse] = plan.sparse
+            return await self._client.query_points(
+                self._collection,
+                query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+                using=VECTOR_NAME,
+                query_filter=tenant,
+                search_params=idf,
+                limit=limit,
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+        candidates = candidate_limit(limit)
+        prefetch = [
+            models.Prefetch(
+                query=models.SparseVector(indices=v.indices, values=v.values),
+                using=VECTOR_NAME,
+                filter=tenant,
+                params=idf,
+                limit=candidates,
+            )
+            for v in plan.sparse
+        ]
+        prefetch += [
+            models.Prefetch(query=v, using=self._dense_name, filter=tenant, limit=candidates)
+            for v in plan.dense
+        ]
+        return await self._client.query_points(
+            self._collection,
+            prefetch=prefetch,
+            query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+            query_filter=tenant,
+            limit=limit,
+            with_payload=True,
+            with_vectors=with_vectors,
+        )
 
     async def count(self, chatbot_id: str) -> int:
         tenant = server_filter(chatbot_id)
@@ -203,17 +320,18 @@ class QdrantServerStore:
             raise VectorStoreError() from exc
 
 
-def _points(items: Sequence[tuple[str, Chunk]]) -> list[models.PointStruct]:
+def _points(
+    items: Sequence[tuple[str, Chunk]],
+    dense_name: str | None,
+    dense_vectors: list[list[float]] | None,
+) -> list[models.PointStruct]:
     points = []
-    for pid, chunk in items:
+    for i, (pid, chunk) in enumerate(items):
         vector = embed_document(bm25_text(chunk.title, chunk.heading_path, chunk.text))
-        points.append(
-            models.PointStruct(
-                id=pid,
-                vector={
-                    VECTOR_NAME: models.SparseVector(indices=vector.indices, values=vector.values)
-                },
-                payload=chunk_payload(chunk),
-            )
-        )
+        vectors: dict[str, Any] = {
+            VECTOR_NAME: models.SparseVector(indices=vector.indices, values=vector.values)
+        }
+        if dense_name is not None and dense_vectors is not None:
+            vectors[dense_name] = dense_vectors[i]
+        points.append(models.PointStruct(id=pid, vector=vectors, payload=chunk_payload(chunk)))
     return points

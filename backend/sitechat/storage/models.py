@@ -80,6 +80,9 @@ class OrgRow(Base):
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Tokens (prompt + completion) the org's chatbots may use per calendar month (UTC);
+    # None: no org-wide budget.
+    monthly_token_budget: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ApiKeyRow(Base):
@@ -160,6 +163,11 @@ class MessageRow(Base):
     ttft_ms: Mapped[float | None] = mapped_column(Float)
     error_code: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Copied out of ``usage`` and ``context_quality`` when the message is finished, so
+    # analytics aggregate plain columns instead of parsing JSON on every backend.
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    quality_level: Mapped[str | None] = mapped_column(String(16))
 
 
 class DocumentRow(Base):
@@ -181,3 +189,50 @@ class DocumentRow(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FeedbackRow(Base):
+    """A visitor's rating of one assistant message (one per message; a new one replaces it)."""
+
+    __tablename__ = "feedback"
+
+    message_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    conversation_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    rating: Mapped[int] = mapped_column(Integer)  # +1 helpful, -1 not helpful
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UsageCounterRow(Base):
+    """Tokens used per org or chatbot per calendar month (UTC), for budgets.
+
+    Incremented in the transaction that finishes a message; no foreign key, so an org's
+    month keeps counting what a deleted chatbot used.
+    """
+
+    __tablename__ = "usage_counters"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # "org" | "chatbot"
+    scope_id: Mapped[str] = mapped_column(String(CHATBOT_ID_LENGTH), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-11"
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger)
+
+
+class GateRejectionRow(Base):
+    """Public requests the gate refused, per chatbot, UTC day and reason (for analytics)."""
+
+    __tablename__ = "gate_rejections"
+
+    chatbot_id: Mapped[str] = mapped_column(
+        String(CHATBOT_ID_LENGTH),
+        ForeignKey("chatbots.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # "2026-11-21"
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

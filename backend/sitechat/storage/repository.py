@@ -42,8 +42,11 @@ from sitechat.storage.models import (
     DocumentRow,
     MessageRow,
     OrgRow,
+    UsageCounterRow,
 )
 from sitechat.storage.translate import integrity_kind
+from sitechat.storage.usage import add_usage, month_of
+from sitechat.tokens import count_tokens
 
 API_KEY_PREFIX = "sck_"
 API_KEY_VISIBLE_CHARS = 12  # "sck_" and 8 random characters: enough to tell keys apart
@@ -87,6 +90,15 @@ class Store:
         async with self._db.session() as session:
             row = await session.get(OrgRow, org_id)
             return records.org(row) if row is not None else None
+
+    async def rename_org(self, org_id: str, name: str) -> Org | None:
+        async with self._db.session(write=True) as session:
+            row = await session.get(OrgRow, org_id)
+            if row is None:
+                return None
+            row.name = name
+            await session.commit()
+            return records.org(row)
 
     # --- api keys ------------------------------------------------------------------------
 
@@ -215,6 +227,16 @@ class Store:
             )
             return [records.chatbot(row) for row in rows]
 
+    async def chatbot_origins(self) -> list[tuple[list[str], bool]]:
+        """Every chatbot's allowed origins and whether it allows any origin: what CORS
+        preflights (which carry no chatbot id) are answered from."""
+        async with self._db.session() as session:
+            rows = await session.execute(select(ChatbotRow.allowed_origins, ChatbotRow.settings))
+            return [
+                (list(origins or ()), bool((settings or {}).get("any_origin", False)))
+                for origins, settings in rows
+            ]
+
     async def update_chatbot(self, chatbot_id: str, **fields: Any) -> ChatbotConfig | None:
         """Change the given fields; None if there is no such chatbot."""
         _check_fields(fields, _CHATBOT_FIELDS, "chatbot")
@@ -231,11 +253,20 @@ class Store:
             return records.chatbot(row)
 
     async def delete_chatbot(self, chatbot_id: str) -> bool:
-        """Delete a chatbot with its conversations, messages and documents."""
+        """Delete a chatbot with its conversations, messages and documents.
+
+        Its own usage counters go too (a new chatbot given the same id starts at zero);
+        its org's counters keep what it used.
+        """
         async with self._db.session(write=True) as session:
             result = await session.execute(
                 delete(ChatbotRow)
                 .where(ChatbotRow.id == chatbot_id)
+                .execution_options(synchronize_session=False)
+            )
+            await session.execute(
+                delete(UsageCounterRow)
+                .where(UsageCounterRow.scope == "chatbot", UsageCounterRow.scope_id == chatbot_id)
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
@@ -331,10 +362,31 @@ class Store:
         ttft_ms: float | None = None,
         error_code: str | None = None,
     ) -> None:
-        """Write a streamed message's final state; ``NotFound`` if it no longer exists."""
+        """Write a streamed message's final state; ``NotFound`` if it no longer exists.
+
+        The tokens it used are added to its org's and chatbot's monthly usage in the same
+        transaction, so budgets count exactly what is stored. Without ``usage`` (an answer
+        cut short) the stored text is counted with tiktoken: an interrupted answer still
+        cost tokens, and disconnecting early must not make generation free.
+        """
         _check_choice(status, _MESSAGE_STATUSES, "status")
+        prompt_tokens = _usage_int(usage, "prompt_tokens")
+        completion_tokens = _usage_int(usage, "completion_tokens")
+        if usage is None and content:
+            completion_tokens = count_tokens(content)
+        level = (context_quality or {}).get("level")
         async with self._db.session(write=True) as session:
-            result = await session.execute(
+            owner = (
+                await session.execute(
+                    select(MessageRow.created_at, ChatbotRow.id, ChatbotRow.org_id)
+                    .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
+                    .join(ChatbotRow, ChatbotRow.id == ConversationRow.chatbot_id)
+                    .where(MessageRow.id == message_id)
+                )
+            ).first()
+            if owner is None:
+                raise NotFound("No message with that id.")
+            await session.execute(
                 update(MessageRow)
                 .where(MessageRow.id == message_id)
                 .values(
@@ -345,11 +397,20 @@ class Store:
                     usage=usage,
                     ttft_ms=ttft_ms,
                     error_code=error_code,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    quality_level=level if isinstance(level, str) else None,
                 )
                 .execution_options(synchronize_session=False)
             )
-            if _rowcount(result) == 0:
-                raise NotFound("No message with that id.")
+            await add_usage(
+                session,
+                org_id=owner.org_id,
+                chatbot_id=owner.id,
+                period=month_of(_now()),
+                prompt_tokens=prompt_tokens or 0,
+                completion_tokens=completion_tokens or 0,
+            )
             await session.commit()
 
     async def recent_messages(
@@ -497,6 +558,13 @@ def _new_id() -> str:
 
 def _key_hash(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
+
+
+def _usage_int(usage: dict[str, Any] | None, name: str) -> int | None:
+    value = (usage or {}).get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return max(int(value), 0)
 
 
 def _rowcount(result: Any) -> int:

@@ -1,0 +1,65 @@
+"""``sitechat chatbot create`` sets who may embed the chatbot, as the admin API does."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sitechat.cli import app
+from sitechat.config import Settings
+from sitechat.storage import Database, Store
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SITECHAT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SITECHAT_DEFAULT_PROVIDER", "extractive")
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def stored(tmp_path: Path, chatbot_id: str):  # type: ignore[no-untyped-def]
+    async def read():  # type: ignore[no-untyped-def]
+        settings = Settings(_env_file=None, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+        database = Database.from_settings(settings)
+        await database.start(migrate=False)
+        try:
+            return await Store(database).get_chatbot(chatbot_id)
+        finally:
+            await database.close()
+
+    return asyncio.run(read())
+
+
+def test_origins_are_validated_normalised_and_stored(cli: CliRunner, tmp_path: Path) -> None:
+    created = cli.invoke(app, ["org", "create", "Acme"], catch_exceptions=False)
+    org_id = created.stdout.split("org id:")[1].split()[0]
+    result = cli.invoke(
+        app,
+        ["chatbot", "create", "--org", org_id, "--name", "Web", "--id", "web",
+         "--allowed-origin", "https://Shop.Example:443", "--allowed-origin", "http://localhost:3000"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = stored(tmp_path, "web")
+    assert config.allowed_origins == ("https://shop.example", "http://localhost:3000")
+    assert config.settings == {"any_origin": False, "require_visitor_token": True}
+
+    bad = cli.invoke(
+        app,
+        ["chatbot", "create", "--org", org_id, "--name", "X", "--allowed-origin", "shop.example/x"],
+        catch_exceptions=False,
+    )
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: --allowed-origin")
+    assert bad.stderr.strip().count("\n") == 0
+
+    both = cli.invoke(
+        app,
+        ["chatbot", "create", "--org", org_id, "--name", "X", "--any-origin",
+         "--allowed-origin", "https://a.example"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert both.exit_code == 1
