@@ -15,7 +15,6 @@ from tests.ingestion.site import Site
 from tests.retrieval.pdfgen import make_pdf
 
 from sitechat.api import documents
-from sitechat.api.documents import build_documents_router
 from sitechat.config import Settings
 from sitechat.ingestion.fetch import FetchPolicy
 from sitechat.ingestion.jobs import IngestionJobs
@@ -24,14 +23,6 @@ from sitechat.ingestion.netguard import AddressPolicy, parse_networks
 BASE = "/api/admin/chatbots/shop/documents"
 PLAIN = {"content-type": "text/plain"}
 JSON = {"content-type": "application/json"}
-
-
-class _NoCoordination:
-    """What ``services.coordination`` is without Redis (until issue 4 wires the real one):
-    nothing to coordinate, so writes are always allowed."""
-
-    def require_writable(self) -> None:
-        return None
 
 
 @dataclass
@@ -66,12 +57,6 @@ def site() -> Iterator[Site]:
 async def admin(settings: Settings) -> AsyncIterator[Admin]:
     async with running_app(settings) as h:
         services: Any = h.services
-        if not any(
-            getattr(r, "path", "") == BASE.replace("shop", "{chatbot_id}") for r in h.app.routes
-        ):
-            h.app.include_router(build_documents_router())
-        if not hasattr(services, "coordination"):
-            services.coordination = _NoCoordination()
         policy = FetchPolicy(addresses=AddressPolicy(parse_networks(["127.0.0.1/32"])))
         jobs = IngestionJobs(services.ingestor, fetch_policy=policy)
         services.ingestion_jobs = jobs

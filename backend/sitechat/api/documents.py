@@ -20,7 +20,7 @@ from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.datastructures import UploadFile
@@ -76,7 +76,20 @@ class CrawlBody(BaseModel):
 class DocumentBody(BaseModel):
     """Pasted text (``text`` and ``title``) or a URL (``url``, optionally ``crawl``)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"title": "Opening hours", "text": "# Opening hours\n\nWe open at 9 am."},
+                {"url": "https://www.example.com/faq"},
+                {
+                    "url": "https://www.example.com/",
+                    "crawl": {"max_pages": 50, "max_depth": 2, "sitemap": True},
+                },
+            ]
+        },
+    )
 
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
     title: str | None = Field(default=None, min_length=1, max_length=200)
@@ -96,7 +109,24 @@ class DocumentBody(BaseModel):
         return self
 
 
+_DOCUMENT_EXAMPLE: dict[str, Any] = {
+    "id": "3f1c2a9e-8d7b-4c55-9a0e-2b6f7d1e4c3a",
+    "chatbot_id": "acme-help",
+    "title": "Shipping and returns",
+    "url": "https://www.example.com/shipping",
+    "source_type": "html",
+    "status": "done",
+    "error": None,
+    "chunk_count": 12,
+    "progress": {"pages_total": 1, "pages_done": 1, "pages_failed": 0, "chunks": 12},
+    "parent_id": None,
+    "created_at": "2026-11-21T10:00:00Z",
+    "updated_at": "2026-11-21T10:00:04Z",
+}
+
+
 class DocumentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_DOCUMENT_EXAMPLE]})
     id: str
     chatbot_id: str
     title: str
@@ -132,6 +162,8 @@ class DocumentOut(BaseModel):
 
 
 class DocumentList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"documents": [_DOCUMENT_EXAMPLE]}]})
+
     documents: list[DocumentOut]
 
 
@@ -144,6 +176,9 @@ def get_jobs(request: Request) -> IngestionJobs:
 
 
 JobsDep = Annotated[IngestionJobs, Depends(get_jobs)]
+DocumentId = Annotated[
+    str, Path(description="A document's id.", examples=["3f1c2a9e-8d7b-4c55-9a0e-2b6f7d1e4c3a"])
+]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "No valid admin API key"},
@@ -220,14 +255,18 @@ def build_documents_router() -> APIRouter:
         return DocumentList(documents=[DocumentOut.of(d) for d in documents])
 
     @router.get("/{document_id}", response_model=DocumentOut, summary="One document")
-    async def get_document(chatbot: AdminChatbot, jobs: JobsDep, document_id: str) -> DocumentOut:
+    async def get_document(
+        chatbot: AdminChatbot, jobs: JobsDep, document_id: DocumentId
+    ) -> DocumentOut:
         document = await jobs.ingestor.store.get_document(chatbot.id, document_id)
         if document is None:
             raise DocumentNotFound()
         return DocumentOut.of(document)
 
     @router.delete("/{document_id}", status_code=204, summary="Remove a document and its chunks")
-    async def delete_document(chatbot: AdminChatbot, jobs: JobsDep, document_id: str) -> Response:
+    async def delete_document(
+        chatbot: AdminChatbot, jobs: JobsDep, document_id: DocumentId
+    ) -> Response:
         if await jobs.ingestor.store.get_document(chatbot.id, document_id) is None:
             raise DocumentNotFound()
         await jobs.cancel(document_id)  # a job still running would index it again
