@@ -41,3 +41,5 @@ async def test_default_provider_without_a_key_is_the_local_model_and_it_answers(
     assert complete["usage"]["source"] == "provider"
     assert complete["sources"][0]["title"] == "Opening hours"
     assert "9" in complete["content"]
+    # The context quality describes the chunks the answer had: the ones in the prompt.
+    assert complete["context_quality"]["chunks_used"] == len(complete["sources"])

@@ -15,6 +15,7 @@ row's creation and, when the message is not a follow-up, the search itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -291,7 +292,14 @@ class ChatService:
             context_window=model.context_window,
             max_tokens=max_tokens,
         )
-        progress.sources = to_sources(results[: len(prompt.passages)])
+        used = results[: len(prompt.passages)]
+        progress.sources = to_sources(used)
+        if len(used) < len(results):
+            # Report the context the answer actually had: the chunks that fit the prompt.
+            quality = assess(enhanced.text, used, similarity_levels=self.similarity_levels)
+            if quality.level == "none":  # the best chunks matched; keep the model's answer
+                quality = dataclasses.replace(quality, level="low")
+            progress.quality = quality
         yield SourcesEvent(progress.sources, quality.to_dict())
 
         generation = GenerationRequest(
