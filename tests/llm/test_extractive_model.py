@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from sitechat.llm.base import ChatMessage, ContextPassage, GenerationRequest, TextDelta, Usage
-from sitechat.llm.extractive import NOT_COVERED, ExtractiveModel, compose_answer, stem, terms
+from sitechat.llm.extractive import NOT_COVERED, ExtractiveModel, compose_answer
+from sitechat.text import stem, terms
 from sitechat.tokens import count_tokens
 
 PASSAGES = (

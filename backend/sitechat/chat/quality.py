@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from statistics import fmean
 from typing import Any, Literal
 
-from sitechat.chat.text import content_terms
 from sitechat.retrieval.base import ScoredChunk
+from sitechat.text import content_terms
 
 Level = Literal["high", "medium", "low", "none"]
 _RANK: dict[Level, int] = {"none": 0, "low": 1, "medium": 2, "high": 3}

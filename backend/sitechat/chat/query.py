@@ -36,10 +36,10 @@ from dataclasses import dataclass
 
 import anyio
 
-from sitechat.chat.text import content_terms, content_words
 from sitechat.domain import ChatbotConfig, Message
 from sitechat.errors import SitechatError
 from sitechat.llm.base import ChatMessage, ChatModel, GenerationRequest, TextDelta
+from sitechat.text import content_terms, content_words
 
 logger = logging.getLogger(__name__)
 

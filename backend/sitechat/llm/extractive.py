@@ -26,6 +26,7 @@ from sitechat.llm.base import (
     TextDelta,
     Usage,
 )
+from sitechat.text import terms
 from sitechat.tokens import count_tokens
 
 NOT_COVERED = "I couldn't find that in the documents I have, so I can't answer it reliably."
@@ -38,18 +39,6 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Sentence ends: . ! ? then space and a capital, digit or opening quote/bracket (so "9 a.m. on"
 # stays whole), or a line break (lists and headings).
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-ÖØ-Þ0-9\"'\u201c\u2018(\[])|\s*\n+\s*")
-
-_STOPWORD_TEXT = """
-a about above after again against all am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further
-had has have having he her here hers herself him himself his how i if in into is it its
-itself just me more most my myself no nor not now of off on once only or other our ours
-ourselves out over own same she should so some such than that the their theirs them
-themselves then there these they this those through to too under until up very was we were
-what when where which while who whom why will with would you your yours yourself yourselves
-tell please know want need get let us s t don doesn isn aren
-"""
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,43 +115,6 @@ def select_sentences(
             break
     chosen.sort(key=lambda s: (s.passage_index, s.sentence_index))
     return chosen
-
-
-def terms(text: str) -> frozenset[str]:
-    """Content words of ``text``: lower-cased, stopwords dropped, suffixes trimmed."""
-    found = set()
-    for word in _WORD.findall(text.lower()):
-        if word in STOPWORDS or (len(word) == 1 and not word.isdigit()):
-            continue
-        found.add(stem(word))
-    return frozenset(found)
-
-
-def stem(word: str) -> str:
-    """A light stemmer: enough to match "opens", "opening", "opened" and "open", or "closes"
-    and "closed" with "close". Both sides go through it, so the stems only need to agree."""
-    if word.isdigit() or len(word) <= 3:
-        return word
-    stripped = True
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith(("sses", "xes", "zes", "ches", "shes")):
-        word = word[:-2]
-    elif word.endswith("ing") and len(word) >= 6:
-        word = word[:-3]
-    elif word.endswith(("ed", "ly")) and len(word) >= 5:
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    else:
-        stripped = False
-    # "shipping" -> "shipp" -> "ship"; but "calling" keeps its "ll".
-    if stripped and len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
-        word = word[:-1]
-    # "close"/"closed"/"closing" all end as "clos".
-    if len(word) > 3 and word.endswith("e"):
-        word = word[:-1]
-    return word
 
 
 def _sentences(passages: Sequence[ContextPassage]) -> Iterable[_Sentence]:
