@@ -1,21 +1,8 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from tests.support.records import message as msg
 
 from sitechat.chat.query import enhance_query, is_follow_up
-from sitechat.domain import Message
-
-
-def msg(role: str, content: str) -> Message:
-    return Message(
-        id=content,
-        conversation_id="c",
-        role=role,  # type: ignore[arg-type]
-        content=content,
-        status="complete",
-        created_at=datetime.now(UTC),
-    )
-
 
 HISTORY = [
     msg("user", "What does the premium plan include?"),

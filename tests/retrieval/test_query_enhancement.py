@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,24 +17,14 @@ from sitechat.chat.events import CompleteEvent, TokenEvent
 from sitechat.chat.pipeline import ChatRequest
 from sitechat.chat.query import QueryEnhancer, may_depend_on_history
 from sitechat.config import Settings
-from sitechat.domain import ChatbotConfig, Message
+from sitechat.domain import ChatbotConfig
 from sitechat.llm.openai_model import OpenAIChatModel
 from tests.conftest import running_app
+from tests.support.records import message as msg
 from tests.support.scripted_openai import Script, ScriptedOpenAI
 
 CONFIG = ChatbotConfig(id="shop", org_id="org", name="Shop helper")
 ANSWER = Script(tokens=["Here", " is", " the", " answer", "."])
-
-
-def msg(role: str, content: str) -> Message:
-    return Message(
-        id=content,
-        conversation_id="c",
-        role=role,  # type: ignore[arg-type]
-        content=content,
-        status="complete",
-        created_at=datetime.now(UTC),
-    )
 
 
 HISTORY = [

@@ -53,8 +53,7 @@ from sitechat.retrieval.filters import (
     chunk_payload,
     edge_document_filter,
     edge_filter,
-    point_id,
-    require_id,
+    group_by_chatbot,
 )
 from sitechat.retrieval.hybrid import (
     RRF_K,
@@ -163,13 +162,7 @@ class EdgeVectorStore:
     async def upsert(self, chunks: Sequence[Chunk]) -> None:
         if not chunks:
             return
-        # Validate before any write: a bad chunk is the caller's bug, reported as ValueError.
-        by_chatbot: dict[str, list[tuple[str, Chunk]]] = {}
-        for chunk in chunks:
-            by_chatbot.setdefault(require_id(chunk.chatbot_id, "Chunk.chatbot_id"), []).append(
-                (point_id(chunk), chunk)
-            )
-            require_id(chunk.document_id, "Chunk.document_id")
+        by_chatbot = group_by_chatbot(chunks)
 
         for chatbot_id, items in by_chatbot.items():
             tenant = edge_filter(chatbot_id)

@@ -9,7 +9,7 @@ chatbot id must match exactly (a keyword match, no normalisation).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qdrant_client import models
@@ -107,3 +107,15 @@ def chunk_from_payload(point: object, payload: Mapping[str, Any] | None) -> Chun
         token_count=int(data.get("token_count", 0)),
         metadata=dict(data.get("metadata") or {}),
     )
+
+
+def group_by_chatbot(chunks: Sequence[Chunk]) -> dict[str, list[tuple[str, Chunk]]]:
+    """(point id, chunk) pairs grouped by chatbot, every chunk validated before any write:
+    a bad chunk is the caller's bug, reported as ``ValueError``."""
+    by_chatbot: dict[str, list[tuple[str, Chunk]]] = {}
+    for chunk in chunks:
+        by_chatbot.setdefault(require_id(chunk.chatbot_id, "Chunk.chatbot_id"), []).append(
+            (point_id(chunk), chunk)
+        )
+        require_id(chunk.document_id, "Chunk.document_id")
+    return by_chatbot

@@ -31,7 +31,7 @@ from sitechat.retrieval.filters import (
     DOCUMENT_KEY,
     chunk_from_payload,
     chunk_payload,
-    point_id,
+    group_by_chatbot,
     require_id,
     server_document_filter,
     server_filter,
@@ -171,12 +171,7 @@ class QdrantServerStore:
     async def upsert(self, chunks: Sequence[Chunk]) -> None:
         if not chunks:
             return
-        by_chatbot: dict[str, list[tuple[str, Chunk]]] = {}
-        for chunk in chunks:
-            by_chatbot.setdefault(require_id(chunk.chatbot_id, "Chunk.chatbot_id"), []).append(
-                (point_id(chunk), chunk)
-            )
-            require_id(chunk.document_id, "Chunk.document_id")
+        by_chatbot = group_by_chatbot(chunks)
         try:
             for chatbot_id, items in by_chatbot.items():
                 tenant = server_filter(chatbot_id)
