@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/ruff check backend tests benchmarks
+	$(BIN)/ruff check --no-cache backend tests benchmarks
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)

@@ -16,10 +16,6 @@ from statistics import median
 
 import httpx
 from openai import AsyncOpenAI
-from tests.conftest import seed_chatbot
-from tests.support.app_server import serve_app
-from tests.support.scripted_openai import Script, ScriptedOpenAI
-from tests.support.sse_client import iter_frames
 
 from benchmarks.stats import summary
 from sitechat.app import create_app
@@ -28,6 +24,10 @@ from sitechat.chat.prompt import build_prompt
 from sitechat.config import Settings
 from sitechat.llm.base import GenerationRequest, TextDelta
 from sitechat.llm.local_model import LocalLlamaModel
+from tests.conftest import seed_chatbot
+from tests.support.app_server import serve_app
+from tests.support.scripted_openai import Script, ScriptedOpenAI
+from tests.support.sse_client import iter_frames
 
 REQUESTS = 20
 # The benchmark measures answers, not the limiter: every request comes from 127.0.0.1.

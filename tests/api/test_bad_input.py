@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import AppHarness
 
 from sitechat.storage.models import MessageRow
+from tests.conftest import AppHarness
 
 ENDPOINTS = ["/api/public/chat/stream", "/api/public/chat"]
 

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tests.admin.support import Admin, admin_app, with_settings
 
 from sitechat.config import Settings
+from tests.admin.support import Admin, admin_app, with_settings
 
 CHAT = "/api/public/chat"
 LIMIT = 4096

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.admin.support import Admin, admin_app
 
 from sitechat.config import Settings
+from tests.admin.support import Admin, admin_app
 
 SHOP = "https://shop.example"
 CHAT = "/api/public/chat"

@@ -10,7 +10,6 @@ import time
 from typing import Any
 
 import pytest
-from tests.admin.support import Admin, admin_app, with_settings
 
 from sitechat.config import Settings
 from sitechat.visitor_tokens import (
@@ -21,6 +20,7 @@ from sitechat.visitor_tokens import (
     VisitorTokens,
     load_or_create_secret,
 )
+from tests.admin.support import Admin, admin_app, with_settings
 
 SHOP = "https://shop.example"
 CHAT = "/api/public/chat"

@@ -7,10 +7,10 @@ import importlib.util
 import os
 
 import pytest
-from tests.conftest import running_app
-from tests.support.sse_client import parse_body
 
 from sitechat.config import Settings
+from tests.conftest import running_app
+from tests.support.sse_client import parse_body
 
 pytestmark = [
     pytest.mark.local_model,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sitechat.config import Settings
 from tests.conftest import AppHarness, running_app
 from tests.support.scripted_openai import Script
 from tests.support.sse_client import parse_body
-
-from sitechat.config import Settings
 
 STREAM = "/api/public/chat/stream"
 

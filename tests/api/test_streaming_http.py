@@ -9,13 +9,13 @@ import asyncio
 from typing import Any
 
 import httpx
+
+from sitechat.app import create_app
+from sitechat.services import Services
 from tests.conftest import seed_chatbot
 from tests.support.app_server import serve_app
 from tests.support.scripted_openai import Script
 from tests.support.sse_client import Frame, iter_frames
-
-from sitechat.app import create_app
-from sitechat.services import Services
 
 BODY = {"message": "When do orders ship?", "chatbot_id": "shop"}
 

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from tests.support.records import message as msg
-
 from sitechat.chat.query import enhance_query, is_follow_up
+from tests.support.records import message as msg
 
 HISTORY = [
     msg("user", "What does the premium plan include?"),

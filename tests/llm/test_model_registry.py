@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.support.scripted_openai import Script, ScriptedOpenAI
 
 from sitechat.config import Settings
 from sitechat.errors import InvalidInput, ModelUnavailable
@@ -14,6 +13,7 @@ from sitechat.llm.extractive import ExtractiveModel
 from sitechat.llm.local_model import LocalLlamaModel
 from sitechat.llm.openai_model import OpenAIChatModel
 from sitechat.llm.registry import ModelRegistry
+from tests.support.scripted_openai import Script, ScriptedOpenAI
 
 REQUEST = GenerationRequest(messages=[ChatMessage("user", "hi")], question="hi")
 

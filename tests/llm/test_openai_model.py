@@ -9,12 +9,12 @@ from contextlib import aclosing
 
 import anyio
 import pytest
-from tests.support.scripted_openai import Script, ScriptedOpenAI
 
 from sitechat.errors import ModelInterrupted, ModelUnavailable
 from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
 from sitechat.llm.openai_model import OpenAIChatModel
 from sitechat.tokens import count_tokens
+from tests.support.scripted_openai import Script, ScriptedOpenAI
 
 REQUEST = GenerationRequest(
     messages=[

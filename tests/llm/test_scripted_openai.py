@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 from openai import AsyncOpenAI
+
 from tests.support.scripted_openai import Script, ScriptedOpenAI
 
 
