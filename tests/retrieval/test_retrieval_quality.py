@@ -3,8 +3,8 @@ Markdown, plain text, HTML and PDF. The floors are the levels measured when the 
 written; a change that lowers recall@3 or MRR below them fails here.
 
 Measured (both adapters): BM25 recall@3 0.900, MRR 0.830; hybrid with all-MiniLM-L6-v2
-recall@3 0.933 to 0.950, MRR 0.854 to 0.861 (runs differ by how ties in the fused
-ranking fall). The paraphrased questions
+recall@3 0.933, MRR 0.870 (deterministic since fused ties are broken by dense similarity,
+``retrieval/hybrid.in_rank_order``). The paraphrased questions
 at the end of the set ("How do I get my cash back?") are where hybrid earns its keep.
 """
 
@@ -19,7 +19,7 @@ from .quality_set import corpus_chunks, evaluate, questions, source_files
 BM25_RECALL_AT_3 = 0.900
 BM25_MRR = 0.830
 HYBRID_RECALL_AT_3 = 0.933
-HYBRID_MRR = 0.854
+HYBRID_MRR = 0.870
 TOLERANCE = 1e-3
 
 

@@ -63,6 +63,7 @@ from sitechat.retrieval.hybrid import (
     dense_text,
     dense_vector_name,
     describe_layout,
+    in_rank_order,
     layout_mismatch,
     plan_query,
 )
@@ -244,7 +245,7 @@ class EdgeVectorStore:
         if any(hit.chunk.chatbot_id != chatbot_id for hit in found):
             # The filter failed: fail closed rather than show another chatbot's text.
             raise VectorStoreError() from RuntimeError("tenant filter returned a foreign chunk")
-        return found
+        return in_rank_order(found)
 
     def _request(self, plan: QueryPlan, tenant: Any, limit: int) -> QueryRequest:
         # IDF over this chatbot's chunks only: its scores do not move when another chatbot

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sitechat.errors import VectorStoreError
-from sitechat.retrieval.base import Chunk
+from sitechat.retrieval.base import Chunk, ScoredChunk
 from sitechat.retrieval.dense import DenseEncoder
 from sitechat.retrieval.sparse import SparseEmbedding, embed_query
 
@@ -143,3 +143,10 @@ def describe_layout(dense_name: str | None, dimensions: int | None) -> str:
     if dense_name is None:
         return "BM25 vectors only"
     return f"BM25 and dense vectors {dense_name!r} of size {dimensions}"
+
+
+def in_rank_order(found: list[ScoredChunk]) -> list[ScoredChunk]:
+    """Best first, deterministically. Fused (RRF) scores tie whenever two chunks swap ranks
+    between the sparse and the dense list; the engine returns ties in no fixed order, so
+    they are broken by dense similarity (closer in meaning first), then by chunk id."""
+    return sorted(found, key=lambda h: (-h.score, -(h.similarity or 0.0), h.chunk.id))

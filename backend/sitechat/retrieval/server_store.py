@@ -44,6 +44,7 @@ from sitechat.retrieval.hybrid import (
     dense_text,
     dense_vector_name,
     describe_layout,
+    in_rank_order,
     layout_mismatch,
     plan_query,
 )
@@ -246,7 +247,7 @@ class QdrantServerStore:
         if any(hit.chunk.chatbot_id != chatbot_id for hit in found):
             # The filter failed: fail closed rather than show another chatbot's text.
             raise VectorStoreError() from RuntimeError("tenant filter returned a foreign chunk")
-        return found
+        return in_rank_order(found)
 
     async def _query(
         self, plan: QueryPlan, tenant: models.Filter, limit: int
