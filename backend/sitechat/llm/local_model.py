@@ -47,16 +47,6 @@ NOT_LOADED = "The local model could not be loaded."
 
 
 @dataclass(frozen=True, slots=True)
-class _Text:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    usage: Usage
-
-
-@dataclass(frozen=True, slots=True)
 class _Failed:
     error: BaseException
 
@@ -66,7 +56,8 @@ class _Stopped:
     """The thread obeyed the stop flag (seen only when ``aclose()`` of the model set it)."""
 
 
-_Event = _Text | _Finished | _Failed | _Stopped
+# What the generation thread hands the event loop: the stream's own items, or how it ended.
+_Event = TextDelta | Usage | _Failed | _Stopped
 _Outcome = Literal["finished", "stopped", "failed"]
 
 
@@ -173,11 +164,11 @@ class LocalLlamaModel:
         try:
             while True:
                 event = await queue.get()
-                if isinstance(event, _Text):
+                if isinstance(event, TextDelta):
                     produced = True
-                    yield TextDelta(event.text)
-                elif isinstance(event, _Finished):
-                    yield event.usage
+                    yield event
+                elif isinstance(event, Usage):
+                    yield event
                     return
                 elif isinstance(event, _Stopped):
                     raise ModelInterrupted() if produced else ModelUnavailable()
@@ -292,7 +283,7 @@ class _Generation:
                 text = chunk["choices"][0]["delta"].get("content")
                 if text:
                     parts.append(text)
-                    self.emit(_Text(text))
+                    self.emit(TextDelta(text))
         finally:
             chunks.close()
         completion = "".join(parts)
@@ -303,7 +294,7 @@ class _Generation:
             source="provider",
             model=self.model_name,
         )
-        self.emit(_Finished(usage))
+        self.emit(usage)
         return "finished"
 
     def _count_prompt(self) -> int:
