@@ -18,6 +18,7 @@ import anyio
 import typer
 
 from sitechat.config import Settings
+from sitechat.domain import DEMO_CHATBOT_ID
 from sitechat.errors import SitechatError
 from sitechat.ingestion.crawl import MAX_DEPTH_LIMIT, MAX_PAGES_LIMIT, CrawlOptions
 from sitechat.ingestion.fetch import FetchPolicy
@@ -41,7 +42,6 @@ app.add_typer(db_app, name="db")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-DEMO_CHATBOT_ID = "demo"
 DEMO_ORG_NAME = "Demo"
 
 
@@ -420,10 +420,6 @@ def demo() -> None:
 
     ok, failed = run(with_services(work))
     typer.echo(f"demo ready: {ok} documents, {failed} failed")
-
-
-def main() -> None:  # pragma: no cover - console entry point alias
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,9 @@ MessageRole = Literal["user", "assistant"]
 MessageStatus = Literal["complete", "streaming", "interrupted", "failed"]
 DocumentStatus = Literal["queued", "running", "done", "failed"]
 
+# The chatbot ``sitechat demo`` seeds and the demo page at ``/`` talks to.
+DEMO_CHATBOT_ID = "demo"
+
 
 @dataclass(frozen=True, slots=True)
 class Org:

@@ -21,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from sitechat.config import Settings
+from sitechat.domain import DEMO_CHATBOT_ID
 from sitechat.web.assets import StaticAsset, asset_response, load_asset, reload_if_changed
 
 log = logging.getLogger(__name__)
 
 WIDGET_FILES: dict[str, str] = {"sitechat.js": "text/javascript; charset=utf-8"}
-DEMO_CHATBOT_ID = "demo"
 
 
 def default_widget_dir() -> Path:
