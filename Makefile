@@ -3,9 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# esbuild and the widget's dev tools, from widget/package-lock.json (npm ci).
+WIDGET_DEPS := widget/node_modules/.installed-stamp
 
-.PHONY: run setup test test-fast lint typecheck bench clean
+.PHONY: run setup test test-fast lint typecheck bench widget clean
 
+# The built widget is committed (backend/sitechat/api/web/static/sitechat.js), so `make run`
+# needs no node; `make widget` rebuilds it after editing widget/src/.
 run: $(STAMP)
 	$(BIN)/sitechat demo
 	$(BIN)/sitechat serve
@@ -21,13 +25,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[local,dense,dev]'
 	touch $(STAMP)
 
+$(WIDGET_DEPS): widget/package.json widget/package-lock.json
+	cd widget && npm ci --no-audit --no-fund --silent
+	touch $(WIDGET_DEPS)
+
+widget: $(WIDGET_DEPS)
+	cd widget && npm run --silent build
+
+# Lint, format, types, then every test (the widget's node tests and its build check run
+# inside pytest, so they need the widget's dev tools when node is there).
 test: $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(WIDGET_DEPS); fi
 	$(BIN)/ruff check --no-cache backend tests benchmarks
+	$(BIN)/ruff format --no-cache --check backend tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check backend tests
-	$(BIN)/ruff format --check backend tests
+	$(BIN)/ruff check backend tests benchmarks
+	$(BIN)/ruff format --check backend tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -36,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) data test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data test-artifacts .pytest_cache .mypy_cache .ruff_cache widget/node_modules

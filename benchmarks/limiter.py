@@ -27,12 +27,12 @@ from statistics import median
 import httpx
 
 from benchmarks.stats import percentile, summary
-from sitechat.app import create_app
-from sitechat.chatbot_policy import parse_limits
+from sitechat.api.app import create_app
 from sitechat.config import Settings
-from sitechat.rate_limits import ALLOWED, LimitCheck, LimitVerdict, RateLimiter
-from sitechat.redis_link import RedisLink
+from sitechat.gate.policy import parse_limits
+from sitechat.gate.rate_limits import ALLOWED, LimitCheck, LimitVerdict, RateLimiter
 from sitechat.services import Services
+from sitechat.shared_state.redis_link import RedisLink
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 CALLS = 2000

@@ -18,7 +18,7 @@ import httpx
 from openai import AsyncOpenAI
 
 from benchmarks.stats import summary
-from sitechat.app import create_app
+from sitechat.api.app import create_app
 from sitechat.chat.pipeline import to_passages
 from sitechat.chat.prompt import build_prompt
 from sitechat.config import Settings

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from sitechat.app import create_app
+from sitechat.api.app import create_app
 from sitechat.config import Settings
 from sitechat.services import Services
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.redis"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

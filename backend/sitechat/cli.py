@@ -104,7 +104,7 @@ def serve(
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     uvicorn.run(
-        "sitechat.app:factory",
+        "sitechat.api.app:factory",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -177,7 +177,7 @@ def chatbot_create(
     ] = True,
 ) -> None:
     """Create a chatbot in an organisation and print its id."""
-    from sitechat.origins import InvalidOrigin, normalize_origin
+    from sitechat.gate.origins import InvalidOrigin, normalize_origin
 
     if provider not in (None, "openai", "local", "extractive"):
         raise CliError("--provider must be openai, local or extractive")

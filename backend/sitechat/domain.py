@@ -1,4 +1,8 @@
-"""Plain records that cross layers. Storage returns these, never ORM objects."""
+"""Plain records that cross layers. Storage returns these, never ORM objects.
+
+The last group are the records the admin side reads: conversation summaries, feedback,
+token usage and the facts analytics are computed from.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,12 @@ DocumentStatus = Literal["queued", "running", "done", "failed"]
 
 # The chatbot ``sitechat demo`` seeds and the demo page at ``/`` talks to.
 DEMO_CHATBOT_ID = "demo"
+
+# Ids that appear in URLs and embed snippets, checked the same way at every edge: a chatbot id
+# is 1 to 64 letters, digits, '-' or '_', starting with a letter or digit; a visitor's
+# session id is 8 to 64 of the same characters.
+CHATBOT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +116,51 @@ class Document:
     created_at: datetime
     updated_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+# --- records the admin side reads -------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    conversation: Conversation
+    message_count: int
+    has_feedback: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    message_id: str
+    conversation_id: str
+    rating: int  # +1 helpful, -1 not helpful
+    comment: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFacts:
+    """What analytics needs of one message, without its text."""
+
+    created_at: datetime
+    role: str
+    status: str
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_ms: float | None
+    quality_level: str | None
+    error_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionCount:
+    day: str  # "2026-11-21", UTC
+    reason: str
+    count: int

@@ -1,30 +1,69 @@
-"""The one vocabulary of errors in sitechat.
+"""The one vocabulary of errors in sitechat, and how each one answers.
 
 Vendor exceptions (SQLAlchemy, openai, qdrant, redis, llama.cpp) are translated into these
-where they enter, with ``raise ... from exc``; the rest of the code sees only this tree::
+where they enter, with ``raise ... from exc``; the rest of the code sees only this tree.
+Every subclass lives here, so this drawing is the whole of it::
 
-    SitechatError                 code            HTTP
-    ├── InvalidInput              invalid_input    422
-    ├── NotFound                  not_found        404
-    │   ├── ChatbotNotFound       chatbot_not_found
-    │   └── DocumentNotFound      document_not_found
-    ├── Unauthorized              unauthorized     401
-    ├── Forbidden                 forbidden        403
-    ├── RateLimited               rate_limited     429   (carries retry_after seconds)
-    ├── Conflict                  conflict         409
-    ├── ModelError                model_error      502
-    │   ├── ModelUnavailable      model_unavailable       (failed before its first token)
-    │   └── ModelInterrupted      model_interrupted       (failed mid-stream)
-    ├── StorageError              storage_error    503
-    ├── VectorStoreError          vector_store_error 503
-    ├── IngestionError            ingestion_error  422
-    └── ServiceUnavailable        unavailable      503
+    SitechatError                   code                     HTTP  headers
+    ├── InvalidInput                invalid_input             422
+    │   ├── InvalidJson             invalid_json              400
+    │   ├── PayloadTooLarge         payload_too_large         413
+    │   └── UnsupportedType         unsupported_type          415
+    ├── NotFound                    not_found                 404
+    │   ├── ChatbotNotFound         chatbot_not_found         404
+    │   ├── ConversationNotFound    conversation_not_found    404
+    │   └── DocumentNotFound        document_not_found        404
+    ├── MethodNotAllowed            method_not_allowed        405  Allow
+    ├── Unauthorized                unauthorized              401
+    │   ├── InvalidApiKey           unauthorized              401  WWW-Authenticate
+    │   ├── VisitorTokenRequired    visitor_token_required    401
+    │   ├── VisitorTokenInvalid     visitor_token_invalid     401
+    │   └── VisitorTokenExpired     visitor_token_expired     401
+    ├── Forbidden                   forbidden                 403
+    │   └── OriginNotAllowed        origin_not_allowed        403
+    ├── RateLimited                 rate_limited              429  Retry-After
+    │   ├── LimitExceeded           rate_limited              429  Retry-After, X-RateLimit-*
+    │   ├── BudgetExceeded          budget_exceeded           429  Retry-After
+    │   └── TooManyStreams          too_many_streams          429  Retry-After
+    ├── Conflict                    conflict                  409
+    ├── ModelError                  model_error               502
+    │   ├── ModelUnavailable        model_unavailable         502  (before its first token)
+    │   └── ModelInterrupted        model_interrupted         502  (mid-stream)
+    ├── StorageError                storage_error             503
+    ├── VectorStoreError            vector_store_error        503
+    ├── IngestionError              ingestion_error           422
+    │   └── AddressRefused          ingestion_error           422  (a private or unknown host)
+    └── ServiceUnavailable          unavailable               503
+        └── SharedStateUnavailable  unavailable               503  (Redis away: admin writes)
+
+How an error answers is decided here and nowhere else: ``status``, ``code``, ``message``
+and ``headers()``. ``error_body`` is the one JSON shape of every error, used by the HTTP
+error handlers, the body-size middleware and the SSE ``error`` event alike.
 
 ``message`` is always safe to show to a public client: it never contains internal exception
 text. Details belong in ``__cause__`` and the log.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def error_body(
+    code: str,
+    message: str,
+    *,
+    request_id: str | None,
+    details: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The JSON body of every error sitechat answers: ``error``, ``code``, ``request_id``
+    and, for invalid input, ``details`` (one entry per field)."""
+    body: dict[str, Any] = {"error": message, "code": code, "request_id": request_id}
+    if details:
+        body["details"] = details
+    return body
 
 
 class SitechatError(Exception):
@@ -37,11 +76,39 @@ class SitechatError(Exception):
             self.message = message
         super().__init__(self.message)
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that go with this error's response."""
+        return {}
+
+    def body(self, request_id: str | None) -> dict[str, Any]:
+        return error_body(self.code, self.message, request_id=request_id)
+
+
+# --- 4xx: the request ------------------------------------------------------------------------
+
 
 class InvalidInput(SitechatError):
     code = "invalid_input"
     status = 422
     message = "The request is not valid."
+
+
+class InvalidJson(InvalidInput):
+    code = "invalid_json"
+    status = 400
+    message = "The request body is not valid JSON."
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+    status = 413
+    message = "The request body is too large."
+
+
+class UnsupportedType(InvalidInput):
+    code = "unsupported_type"
+    status = 415
+    message = "Unsupported document type: upload .md, .txt, .html or .pdf."
 
 
 class NotFound(SitechatError):
@@ -55,9 +122,27 @@ class ChatbotNotFound(NotFound):
     message = "No chatbot with that id."
 
 
+class ConversationNotFound(NotFound):
+    code = "conversation_not_found"
+    message = "No conversation with that id."
+
+
 class DocumentNotFound(NotFound):
     code = "document_not_found"
     message = "No document with that id."
+
+
+class MethodNotAllowed(SitechatError):
+    code = "method_not_allowed"
+    status = 405
+    message = "Method not allowed."
+
+    def __init__(self, message: str | None = None, *, allow: str | None = None) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allow} if self.allow else {}
 
 
 class Unauthorized(SitechatError):
@@ -66,13 +151,43 @@ class Unauthorized(SitechatError):
     message = "A valid API key is required."
 
 
+class InvalidApiKey(Unauthorized):
+    """An admin request without a valid key: ``WWW-Authenticate: Bearer``, as RFC 6750
+    asks of a bearer-protected API."""
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="sitechat-admin"'}
+
+
+class VisitorTokenRequired(Unauthorized):
+    code = "visitor_token_required"
+    message = "This chatbot needs a visitor token: load its config first."
+
+
+class VisitorTokenInvalid(Unauthorized):
+    code = "visitor_token_invalid"
+    message = "The visitor token is not valid here; load the chatbot's config again."
+
+
+class VisitorTokenExpired(Unauthorized):
+    code = "visitor_token_expired"
+    message = "The visitor token has expired; load the chatbot's config again."
+
+
 class Forbidden(SitechatError):
     code = "forbidden"
     status = 403
     message = "Not allowed."
 
 
+class OriginNotAllowed(Forbidden):
+    code = "origin_not_allowed"
+    message = "This website is not allowed to use this chatbot."
+
+
 class RateLimited(SitechatError):
+    """429 with ``Retry-After``: whole seconds, rounded up, at least 1."""
+
     code = "rate_limited"
     status = 429
     message = "Too many requests; try again later."
@@ -81,11 +196,43 @@ class RateLimited(SitechatError):
         super().__init__(message)
         self.retry_after = retry_after
 
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+class LimitExceeded(RateLimited):
+    """Over a rate limit: also the ``X-RateLimit-*`` headers of the limit that was hit."""
+
+    def __init__(
+        self, *, retry_after: float, limit_headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(retry_after=retry_after)
+        self.limit_headers = dict(limit_headers or {})
+
+    def headers(self) -> dict[str, str]:
+        return {**self.limit_headers, **super().headers()}
+
+
+class BudgetExceeded(RateLimited):
+    code = "budget_exceeded"
+    message = "This chatbot has used its monthly allowance. Please try again later."
+
+
+class TooManyStreams(RateLimited):
+    code = "too_many_streams"
+    message = "Too many answers are being written at once; try again in a moment."
+
+    def __init__(self) -> None:
+        super().__init__(retry_after=5)
+
 
 class Conflict(SitechatError):
     code = "conflict"
     status = 409
     message = "That conflicts with what is stored."
+
+
+# --- 5xx and ingestion: the parts sitechat depends on -----------------------------------------
 
 
 class ModelError(SitechatError):
@@ -122,7 +269,15 @@ class IngestionError(SitechatError):
     message = "The document could not be ingested."
 
 
+class AddressRefused(IngestionError):
+    """The URL's host is not a permitted address (or has none)."""
+
+
 class ServiceUnavailable(SitechatError):
     code = "unavailable"
     status = 503
     message = "The service is not available right now."
+
+
+class SharedStateUnavailable(ServiceUnavailable):
+    message = "Changes cannot be saved right now (shared cache unreachable); try again shortly."

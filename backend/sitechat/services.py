@@ -18,30 +18,32 @@ from typing import Any
 
 import anyio
 
-from sitechat.budgets import BudgetGuard
 from sitechat.chat.pipeline import ChatService
+from sitechat.chat.ports import ChatSettings
 from sitechat.chat.quality import DEFAULT_SIMILARITY_LEVELS, OPENAI_SIMILARITY_LEVELS
 from sitechat.chat.query import QueryEnhancer
-from sitechat.client_ip import ClientIpResolver
 from sitechat.config import Settings
-from sitechat.config_cache import ConfigCache, ConfigInvalidator, SharedConfigLoader
-from sitechat.gate import PublicGate
+from sitechat.errors import SharedStateUnavailable
+from sitechat.gate.admission import PublicGate
+from sitechat.gate.budgets import BudgetGuard
+from sitechat.gate.client_ip import ClientIpResolver
+from sitechat.gate.origin_index import OriginIndex
+from sitechat.gate.rate_limits import RateLimiter
+from sitechat.gate.rejections import RejectionCounter
+from sitechat.gate.stream_slots import StreamSlots
+from sitechat.gate.visitor_tokens import VisitorTokens, load_or_create_secret
 from sitechat.ingestion import IngestionJobs, Ingestor
 from sitechat.ingestion.fetch import FetchPolicy
 from sitechat.ingestion.netguard import AddressPolicy, parse_networks
 from sitechat.llm.registry import ModelRegistry
-from sitechat.origin_index import OriginIndex
-from sitechat.rate_limits import RateLimiter
-from sitechat.redis_link import REDIS_ERRORS, RedisLink, SharedStateUnavailable
-from sitechat.rejections import RejectionCounter
 from sitechat.retrieval.base import VectorStore
 from sitechat.retrieval.dense import DenseEncoder, build_encoder
+from sitechat.shared_state.config_cache import ConfigCache, ConfigInvalidator, SharedConfigLoader
+from sitechat.shared_state.redis_link import REDIS_ERRORS, RedisLink
 from sitechat.storage.conversations import ConversationArchive
 from sitechat.storage.database import Database
-from sitechat.storage.repository import Store
+from sitechat.storage.store import Store
 from sitechat.storage.usage import UsageLedger
-from sitechat.stream_slots import StreamSlots
-from sitechat.visitor_tokens import VisitorTokens, load_or_create_secret
 
 logger = logging.getLogger(__name__)
 
@@ -153,11 +155,11 @@ class Services:
             )
             configs = ConfigCache(loader, ttl_seconds=settings.config_cache_ttl_seconds)
             chat = ChatService(
-                store=store,
+                messages=store,
                 vectors=vectors,
                 models=registry,
                 configs=configs,
-                settings=settings,
+                settings=ChatSettings.of(settings),
                 enhancer=QueryEnhancer(
                     rewrite_providers=settings.query_rewrite_providers,
                     timeout_seconds=settings.query_rewrite_timeout_seconds,

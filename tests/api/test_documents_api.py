@@ -11,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from sitechat.api import documents
+from sitechat.api.admin import documents
 from sitechat.config import Settings
 from sitechat.ingestion.fetch import FetchPolicy
 from sitechat.ingestion.jobs import IngestionJobs
 from sitechat.ingestion.netguard import AddressPolicy, parse_networks
 from tests.conftest import AppHarness, running_app
 from tests.ingestion.site import Site
-from tests.retrieval.pdfgen import make_pdf
+from tests.support.pdfgen import make_pdf
 
 BASE = "/api/admin/chatbots/shop/documents"
 PLAIN = {"content-type": "text/plain"}

@@ -105,8 +105,17 @@ async def test_public_config_exposes_only_public_fields(settings: Settings) -> N
         response = await h.client.get("/api/public/chatbots/shop/config")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"id", "name", "greeting", "starter_questions", "theme"}
+    assert set(body) == {"id", "name", "greeting", "starter_questions", "theme", "limits"}
     assert "secret" not in response.text
+
+
+async def test_public_config_gives_the_widget_the_servers_limits(settings: Settings) -> None:
+    limited = settings.model_copy(
+        update={"max_message_chars": 1234, "sse_ping_interval_seconds": 10.0}
+    )
+    async with running_app(limited) as h:
+        response = await h.client.get("/api/public/chatbots/shop/config")
+    assert response.json()["limits"] == {"max_message_chars": 1234, "idle_timeout_seconds": 30.0}
 
 
 async def test_unknown_chatbot_config_is_404(harness: AppHarness) -> None:

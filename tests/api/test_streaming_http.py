@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from sitechat.app import create_app
+from sitechat.api.app import create_app
 from sitechat.services import Services
 from tests.conftest import seed_chatbot
 from tests.support.app_server import serve_app

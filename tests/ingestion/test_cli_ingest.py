@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sitechat.cli import app
-from tests.retrieval.pdfgen import make_pdf
+from tests.support.pdfgen import make_pdf
 
 from .site import Site
 

@@ -15,7 +15,7 @@ from sitechat.ingestion.fetch import FetchPolicy
 from sitechat.ingestion.jobs import INTERRUPTED, IngestionJobs, Upload
 from sitechat.services import Services
 from tests.conftest import seed_chatbot
-from tests.retrieval.pdfgen import make_pdf
+from tests.support.pdfgen import make_pdf
 
 from .site import Site
 

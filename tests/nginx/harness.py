@@ -129,7 +129,10 @@ async def _port_open(port: int) -> bool:
 
 @asynccontextmanager
 async def run_nginx(
-    prefix: Path, *, upstream_ports: Sequence[int], widget_dir: Path = ROOT / "widget"
+    prefix: Path,
+    *,
+    upstream_ports: Sequence[int],
+    widget_dir: Path = ROOT / "backend" / "sitechat" / "api" / "web" / "static",
 ) -> AsyncIterator[RunningNginx]:
     """nginx in front of ``upstream_ports`` on a free loopback port, stopped on exit."""
     binary = nginx_binary()

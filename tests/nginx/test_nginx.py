@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from sitechat.web.assets import CACHE_VERSIONED
+from sitechat.api.web.assets import CACHE_VERSIONED
 from tests.nginx.harness import RunningNginx, run_nginx
 from tests.support.app_server import serve_app
 from tests.support.scripted_openai import Script, ScriptedOpenAI
@@ -26,7 +26,7 @@ from tests.widget.stack import CHATBOT_ID, Stack
 pytestmark = [pytest.mark.nginx, pytest.mark.asyncio(loop_scope="module")]
 
 ROOT = Path(__file__).resolve().parents[2]
-WIDGET = ROOT / "widget" / "sitechat.js"
+WIDGET = ROOT / "backend" / "sitechat" / "api" / "web" / "static" / "sitechat.js"
 ARTIFACTS = ROOT / "test-artifacts"
 BODY = {"message": "When do orders ship?", "chatbot_id": CHATBOT_ID}
 

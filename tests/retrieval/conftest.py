@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from qdrant_client import AsyncQdrantClient
 
+from sitechat.ingestion.chunking import chunk_document
+from sitechat.ingestion.loaders import load_text
 from sitechat.retrieval.base import Chunk, VectorStore
-from sitechat.retrieval.chunking import chunk_document
 from sitechat.retrieval.dense import MiniLMEmbedder
 from sitechat.retrieval.edge_store import EdgeVectorStore
-from sitechat.retrieval.loaders import load_text
 from sitechat.retrieval.server_store import QdrantServerStore
 
 DOCS = Path(__file__).parent / "docs"

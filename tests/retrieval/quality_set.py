@@ -16,11 +16,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from sitechat.ingestion.chunking import chunk_document
+from sitechat.ingestion.loaders import load_document
 from sitechat.retrieval.base import Chunk, VectorStore
-from sitechat.retrieval.chunking import chunk_document
-from sitechat.retrieval.loaders import load_document
-
-from .pdfgen import make_pdf
+from tests.support.pdfgen import make_pdf
 
 QUALITY_DIR = Path(__file__).parent / "quality"
 DEPTH = 10

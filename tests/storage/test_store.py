@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sitechat.domain import ChatbotConfig, Message
 from sitechat.errors import Conflict, InvalidInput, NotFound
 from sitechat.storage import Database, Store
-from sitechat.storage import repository as repository_module
+from sitechat.storage import messages as messages_module
 
 
 async def count(database: Database, sql: str, **params: Any) -> int:
@@ -330,7 +330,7 @@ async def test_messages_keep_their_order_even_with_identical_timestamps(
     await make_chatbot(store)
     conversation = await store.get_or_create_conversation("demo", "s1")
     frozen = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-    monkeypatch.setattr(repository_module, "_now", lambda: frozen)
+    monkeypatch.setattr(messages_module, "utcnow", lambda: frozen)
     added = [
         await store.add_message(conversation.id, "user" if i % 2 == 0 else "assistant", f"m{i}")
         for i in range(12)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from sitechat.admin_records import TokenUsage
+from sitechat.domain import TokenUsage
 from sitechat.errors import InvalidInput, NotFound
 from sitechat.storage import Database, Store
 from sitechat.storage.conversations import ConversationArchive

@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
-from sitechat.app import create_app
+from sitechat.api.app import create_app
 from sitechat.config import Settings
 from sitechat.services import Services
 from tests.conftest import seed_chatbot
@@ -39,7 +39,7 @@ def settings_for(data_dir: Path, model: ScriptedOpenAI) -> Settings:
         openai_base_url=model.base_url,
         openai_model="scripted-model",
         # Every request of these tests comes from 127.0.0.1, and the nginx latency test alone
-        # sends more than the default 20 a minute: the limits are tested in tests/limits.
+        # sends more than the default 20 a minute: the limits are tested in tests/gate.
         rate_limit_per_ip="1000/minute",
         rate_limit_config_per_ip="1000/minute",
         # The scripted model's answers are queued per test: no follow-up rewrites may take

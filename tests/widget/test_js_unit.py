@@ -1,6 +1,7 @@
-"""Runs the widget's JavaScript unit tests (``node --test widget/tests/``) inside pytest, so
-``make test`` covers them. Without node they are skipped locally and fail in CI. The files
-are named one by one: newer node versions take patterns, not folders."""
+"""Runs the widget's JavaScript unit tests (``node --test widget/tests/*.test.js``, on the ES
+modules in ``widget/src``) inside pytest, so ``make test`` covers them. Without node they
+are skipped locally and fail in CI. The files are named one by one: newer node versions take
+patterns, not folders."""
 
 from __future__ import annotations
 

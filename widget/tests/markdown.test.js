@@ -1,8 +1,8 @@
 // Markdown for model output: a small safe subset, parsed to plain objects before any DOM.
-'use strict';
-const test = require('node:test');
-const assert = require('node:assert/strict');
-const { parseMarkdown, parseInline, safeUrl } = require('../sitechat.js');
+import assert from 'node:assert/strict';
+import test from 'node:test';
+
+import { parseInline, parseMarkdown, safeUrl } from '../src/markdown.js';
 
 const text = (v) => ({ t: 'text', v });
 

@@ -1,8 +1,8 @@
 // The buffered SSE parser: bytes -> text -> lines -> events, fed the way networks split data.
-'use strict';
-const test = require('node:test');
-const assert = require('node:assert/strict');
-const { createLineSplitter, createEventParser, createSSEParser, parseChatEvent } = require('../sitechat.js');
+import assert from 'node:assert/strict';
+import test from 'node:test';
+
+import { createEventParser, createLineSplitter, createSSEParser, isEventStream, parseChatEvent } from '../src/sse.js';
 
 const enc = new TextEncoder();
 
@@ -116,4 +116,13 @@ test('a data field that is not a JSON object with a type is ignored', () => {
   assert.equal(parseChatEvent({ data: '[1,2]' }), null);
   assert.equal(parseChatEvent({ data: '{"content":"x"}' }), null);
   assert.deepEqual(parseChatEvent({ data: '{"type":"token","content":"x"}' }), { type: 'token', content: 'x' });
+});
+
+test('only text/event-stream, with or without parameters, is read as a stream', () => {
+  assert.equal(isEventStream('text/event-stream'), true);
+  assert.equal(isEventStream('text/event-stream; charset=utf-8'), true);
+  assert.equal(isEventStream('Text/Event-Stream;charset=UTF-8'), true);
+  for (const other of ['text/html; charset=utf-8', 'application/json', 'text/event-streamx', 'text/plain', '', null]) {
+    assert.equal(isEventStream(other), false, String(other));
+  }
 });

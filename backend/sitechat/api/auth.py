@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sitechat.api.deps import ServicesDep
 from sitechat.domain import ChatbotConfig, Org
-from sitechat.errors import ChatbotNotFound, Forbidden, Unauthorized
+from sitechat.errors import ChatbotNotFound, Forbidden, InvalidApiKey
 
 # auto_error=False: we answer 401 ourselves, in the one JSON error shape.
 _bearer = HTTPBearer(
@@ -36,12 +36,6 @@ _bearer = HTTPBearer(
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class InvalidApiKey(Unauthorized):
-    """401 with ``WWW-Authenticate: Bearer``, as RFC 6750 asks of a bearer-protected API."""
-
-    headers = {"WWW-Authenticate": 'Bearer realm="sitechat-admin"'}
 
 
 def _presented_key(credentials: HTTPAuthorizationCredentials | None) -> str:

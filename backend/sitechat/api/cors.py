@@ -10,13 +10,14 @@ with a bearer key from servers, not from other websites' pages.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sitechat.origins import InvalidOrigin, normalize_origin
+from sitechat.api.errors import send_error
+from sitechat.errors import OriginNotAllowed
+from sitechat.gate.origins import InvalidOrigin, normalize_origin
 
 ALLOW_METHODS = "GET, POST, OPTIONS"
 ALLOW_HEADERS = "Content-Type, X-Sitechat-Visitor-Token, X-Request-ID"
@@ -74,20 +75,7 @@ class PublicCorsMiddleware:
 
     async def _preflight(self, scope: Scope, send: Send, origin: str | None) -> None:
         if origin is None:
-            body = json.dumps(
-                {
-                    "error": "This website is not allowed to use this chatbot.",
-                    "code": "origin_not_allowed",
-                    "request_id": scope.get("state", {}).get("request_id"),
-                }
-            ).encode()
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"vary", b"Origin"),
-            ]
-            await send({"type": "http.response.start", "status": 403, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send_error(scope, send, OriginNotAllowed(), headers=[(b"vary", b"Origin")])
             return
         headers = [
             (b"access-control-allow-origin", origin.encode("latin-1")),

@@ -1,17 +1,34 @@
-"""One place that maps errors to HTTP responses. Public clients never see exception text:
-a code, a safe message and the request id; the details go to the log."""
+"""The HTTP side of ``sitechat.errors``: every error a request can end in becomes one JSON
+shape (``sitechat.errors.error_body``) with the status and headers its class decides.
+
+Starlette's own HTTP exceptions (an unknown path, a wrong method, a body too large) are
+translated into the same tree first, so a 413 answers ``payload_too_large`` whether the
+body-size middleware or a route refused it. Public clients never see exception text: a
+code, a safe message and the request id; the details go to the log.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope, Send
 
-from sitechat.errors import RateLimited, SitechatError
+from sitechat.errors import (
+    InvalidInput,
+    InvalidJson,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    SitechatError,
+    error_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -21,66 +38,86 @@ def request_id_of(request: Request) -> str | None:
 
 
 def error_response(
-    request: Request,
-    status: int,
-    code: str,
-    message: str,
-    *,
-    details: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    request: Request, exc: SitechatError, *, details: list[dict[str, Any]] | None = None
 ) -> JSONResponse:
     request_id = request_id_of(request)
-    body: dict[str, Any] = {"error": message, "code": code, "request_id": request_id}
-    if details:
-        body["details"] = details
-    all_headers = dict(headers or {})
+    body = error_body(exc.code, exc.message, request_id=request_id, details=details)
+    headers = exc.headers()
     if request_id:
         # Also set here: a 500 is answered outside the request-id middleware.
-        all_headers["X-Request-ID"] = request_id
-    return JSONResponse(body, status_code=status, headers=all_headers)
+        headers["X-Request-ID"] = request_id
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
-def _describe(errors: list[dict[str, Any]]) -> tuple[int, str, list[dict[str, Any]]]:
+async def send_error(
+    scope: Scope,
+    send: Send,
+    exc: SitechatError,
+    *,
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    close: bool = False,
+) -> None:
+    """The same answer as ``error_response``, sent from pure ASGI middleware (which answers
+    before, or instead of, the app)."""
+    body = json.dumps(exc.body(scope.get("state", {}).get("request_id"))).encode()
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers().items()),
+        *headers,
+    ]
+    if close:
+        raw.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": exc.status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+def validation_error(errors: list[dict[str, Any]]) -> tuple[SitechatError, list[dict[str, Any]]]:
+    """A request the schema refused: 400 when the body is not a JSON object at all, else 422
+    naming the first field that is wrong (every one is listed in ``details``)."""
     details = []
     for err in errors:
         loc = [str(part) for part in err.get("loc", ()) if part != "body"]
         details.append({"field": ".".join(loc) or None, "problem": err.get("msg", "invalid")})
     if any(err.get("type") == "json_invalid" for err in errors):
-        return 400, "The request body is not valid JSON.", details
+        return InvalidJson(), details
     if any(err.get("type") == "model_attributes_type" for err in errors):
-        return 400, "The request body must be a JSON object.", details
+        return InvalidJson("The request body must be a JSON object."), details
     first = details[0] if details else {"field": None, "problem": "invalid"}
     where = f"'{first['field']}'" if first["field"] else "the request"
-    return 422, f"Invalid {where}: {first['problem']}.", details
+    return InvalidInput(f"Invalid {where}: {first['problem']}."), details
+
+
+def from_http_exception(exc: StarletteHTTPException) -> SitechatError:
+    """Starlette's routing and body errors, as members of the one tree."""
+    if exc.status_code == 404:
+        return NotFound()
+    if exc.status_code == 405:
+        return MethodNotAllowed(allow=(exc.headers or {}).get("Allow"))
+    if exc.status_code == 413:
+        return PayloadTooLarge()
+    error = SitechatError("The request failed.")
+    error.status, error.code = exc.status_code, "http_error"
+    return error
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        status, message, details = _describe(list(exc.errors()))
-        code = "invalid_json" if status == 400 else "invalid_input"
-        return error_response(request, status, code, message, details=details)
+        error, details = validation_error(list(exc.errors()))
+        return error_response(request, error, details=details)
 
     @app.exception_handler(SitechatError)
     async def on_sitechat_error(request: Request, exc: SitechatError) -> JSONResponse:
-        headers = None
-        if isinstance(exc, RateLimited):
-            headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
         if exc.status >= 500:
             logger.error("request %s failed: %r", request_id_of(request), exc, exc_info=exc)
-        return error_response(request, exc.status, exc.code, exc.message, headers=headers)
+        return error_response(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        messages = {404: "Not found.", 405: "Method not allowed.", 413: "Request too large."}
-        message = messages.get(exc.status_code, "The request failed.")
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "http_error"
-        )
-        headers = dict(exc.headers) if exc.headers else None
-        return error_response(request, exc.status_code, code, message, headers=headers)
+        return error_response(request, from_http_exception(exc))
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error in request %s", request_id_of(request))
-        return error_response(request, 500, "internal_error", "Something went wrong.")
+        return error_response(request, SitechatError())

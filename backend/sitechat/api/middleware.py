@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sitechat.api.errors import send_error
+from sitechat.errors import PayloadTooLarge
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
@@ -110,22 +112,5 @@ class BodySizeLimitMiddleware:
 
 
 async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
-    body = json.dumps(
-        {
-            "error": f"The request body is larger than {limit} bytes.",
-            "code": "payload_too_large",
-            "request_id": scope.get("state", {}).get("request_id"),
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    refusal = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    await send_error(scope, send, refusal, close=True)

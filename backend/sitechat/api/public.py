@@ -1,8 +1,8 @@
 """The public API a website visitor's browser calls. Routes stay thin: every request passes
-the gate (``sitechat.gate``: origin, visitor token, rate limits, budgets, stream caps) before
-anything is stored; validation happens in the body models and ``ChatService.open_turn``
+the gate (``sitechat.gate``: origin, visitor token, rate limits, budgets, stream caps)
+before anything is stored; validation happens in the body models and ``ChatService.open_turn``
 (before any stream starts); the stream itself is ``ChatService.stream`` framed by
-``sitechat.sse``, and gives its stream slot back when it ends, however it ends."""
+``sitechat.api.sse``, and gives its stream slot back when it ends, however it ends."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from starlette.types import Receive, Scope, Send
 
 from sitechat.api.deps import RequestIdDep, ServicesDep
 from sitechat.api.schemas import (
-    CHATBOT_ID_PATTERN,
-    SESSION_ID_PATTERN,
     ChatAnswer,
     ChatBody,
     ErrorBody,
@@ -24,13 +22,14 @@ from sitechat.api.schemas import (
     PublicChatbotConfig,
     SessionMessages,
 )
+from sitechat.api.sse import EventStreamResponse
 from sitechat.chat.events import CompleteEvent, ErrorEvent
 from sitechat.chat.pipeline import ChatRequest
+from sitechat.domain import CHATBOT_ID_PATTERN, SESSION_ID_PATTERN
 from sitechat.errors import NotFound
-from sitechat.gate import Admission, GateRequest
+from sitechat.gate.admission import Admission, GateRequest
+from sitechat.gate.visitor_tokens import HEADER as VISITOR_TOKEN_HEADER
 from sitechat.services import Services
-from sitechat.sse import EventStreamResponse
-from sitechat.visitor_tokens import HEADER as VISITOR_TOKEN_HEADER
 
 router = APIRouter(prefix="/api/public", tags=["public"])
 
@@ -161,6 +160,11 @@ async def chatbot_config(
         gate_request(request, services, chatbot_id)
     )
     public = admission.config.public_dict()
+    settings = services.settings
+    public["limits"] = {
+        "max_message_chars": settings.max_message_chars,
+        "idle_timeout_seconds": 3 * settings.sse_ping_interval_seconds,
+    }
     if token is not None:
         public.update(visitor_token=token, visitor_token_expires_at=expires_at)
         response.headers["Cache-Control"] = "no-store"

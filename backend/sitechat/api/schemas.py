@@ -6,8 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CHATBOT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-SESSION_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"
+from sitechat.domain import CHATBOT_ID_PATTERN, SESSION_ID_PATTERN
 
 
 class ChatBody(BaseModel):
@@ -52,12 +51,22 @@ class ErrorBody(BaseModel):
     details: list[dict[str, Any]] | None = None
 
 
+class WidgetLimits(BaseModel):
+    """Limits the widget enforces before the server would: so they are never duplicated."""
+
+    max_message_chars: int = Field(description="The longest message the chat accepts.")
+    idle_timeout_seconds: float = Field(
+        description="Silence after which a stream is lost: three missed keep-alive pings."
+    )
+
+
 class PublicChatbotConfig(BaseModel):
     id: str
     name: str
     greeting: str
     starter_questions: list[str]
     theme: dict[str, Any]
+    limits: WidgetLimits
     visitor_token: str | None = Field(
         default=None,
         description="Present when the chatbot requires it: send it as "

@@ -1,4 +1,4 @@
-"""Domain events of one chat turn. The pipeline yields these; ``sitechat.sse`` frames them.
+"""Domain events of one chat turn. The pipeline yields these; ``sitechat.api.sse`` frames them.
 
 The wire shapes of ``token``, ``complete`` and ``error`` are a public contract: clients
 written for the original design parse exactly these keys.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from sitechat.errors import SitechatError, error_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +105,30 @@ class ErrorEvent:
     extra: dict[str, Any] = field(default_factory=dict)
     type: str = "error"
 
+    @classmethod
+    def of(
+        cls,
+        exc: SitechatError,
+        *,
+        request_id: str | None,
+        message_id: str | None = None,
+        partial: bool = False,
+    ) -> ErrorEvent:
+        """The SSE ``error`` event for ``exc``: the same code and message as its HTTP answer."""
+        return cls(
+            error=exc.message,
+            code=exc.code,
+            request_id=request_id,
+            message_id=message_id,
+            partial=partial,
+            status=exc.status,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": self.type,
-            "error": self.error,
-            "code": self.code,
+            **error_body(self.code, self.error, request_id=self.request_id),
             "done": True,
-            "request_id": self.request_id,
         }
         if self.message_id is not None:
             body["message_id"] = self.message_id

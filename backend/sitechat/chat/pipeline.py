@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 
@@ -36,6 +36,7 @@ from sitechat.chat.events import (
     TokenEvent,
 )
 from sitechat.chat.guard import RepetitionGuard
+from sitechat.chat.ports import ChatSettings, ConfigSource, MessageLog, ModelSource, Searcher
 from sitechat.chat.prompt import build_prompt
 from sitechat.chat.quality import (
     DEFAULT_SIMILARITY_LEVELS,
@@ -44,9 +45,7 @@ from sitechat.chat.quality import (
     assess,
 )
 from sitechat.chat.query import EnhancedQuery, QueryEnhancer, is_follow_up
-from sitechat.config import Settings
-from sitechat.config_cache import ConfigCache
-from sitechat.domain import ChatbotConfig, Conversation, Message
+from sitechat.domain import SESSION_ID_PATTERN, ChatbotConfig, Conversation, Message
 from sitechat.errors import (
     ChatbotNotFound,
     InvalidInput,
@@ -56,18 +55,13 @@ from sitechat.errors import (
     SitechatError,
 )
 from sitechat.llm.base import ChatModel, ContextPassage, GenerationRequest, TextDelta, Usage
-from sitechat.retrieval.base import ScoredChunk, VectorStore
-from sitechat.storage.repository import Store
+from sitechat.retrieval.base import ScoredChunk
 from sitechat.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
 SNIPPET_CHARS = 240
-
-
-class ModelSource(Protocol):
-    def get(self, provider: str | None) -> ChatModel: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,19 +143,19 @@ class ChatService:
     def __init__(
         self,
         *,
-        store: Store,
-        vectors: VectorStore,
+        messages: MessageLog,
+        vectors: Searcher,
         models: ModelSource,
-        configs: ConfigCache,
-        settings: Settings,
+        configs: ConfigSource,
+        settings: ChatSettings | None = None,
         enhancer: QueryEnhancer | None = None,
         similarity_levels: SimilarityLevels | None = None,
     ) -> None:
-        self.store = store
+        self.messages = messages
         self.vectors = vectors
         self.models = models
         self.configs = configs
-        self.settings = settings
+        self.settings = settings or ChatSettings()
         # Without an enhancer the heuristic alone rewrites follow-ups (no model calls).
         self.enhancer = enhancer or QueryEnhancer(rewrite_providers=())
         # How dense similarity maps to context-quality levels (hybrid search only).
@@ -178,14 +172,14 @@ class ChatService:
             raise InvalidInput(
                 f"The message is longer than {self.settings.max_message_chars} characters."
             )
-        if request.session_id is not None and not SESSION_ID_PATTERN.match(request.session_id):
+        if request.session_id is not None and not _SESSION_ID.match(request.session_id):
             raise InvalidInput("session_id must be 8 to 64 letters, digits, '-' or '_'.")
         config = await self.configs.get(request.chatbot_id)
         if config is None:
             raise ChatbotNotFound()
         session_id = request.session_id or new_session_id()
-        conversation = await self.store.get_or_create_conversation(config.id, session_id)
-        user_message = await self.store.add_message(conversation.id, "user", message)
+        conversation = await self.messages.get_or_create_conversation(config.id, session_id)
+        user_message = await self.messages.add_message(conversation.id, "user", message)
         return ChatTurn(request, config, conversation, user_message, started_at)
 
     # --- phase 2 -------------------------------------------------------------------------
@@ -251,12 +245,14 @@ class ChatService:
             speculative.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
             history, assistant = await asyncio.gather(
-                self.store.recent_messages(
+                self.messages.recent_messages(
                     turn.conversation.id,
                     self.settings.history_messages,
                     before_message_id=turn.user_message.id,
                 ),
-                self.store.add_message(turn.conversation.id, "assistant", "", status="streaming"),
+                self.messages.add_message(
+                    turn.conversation.id, "assistant", "", status="streaming"
+                ),
             )
             progress.assistant_id = assistant.id
             yield StartEvent(message_id=assistant.id, session_id=turn.session_id)
@@ -280,9 +276,11 @@ class ChatService:
 
         max_tokens = config.max_tokens or self.settings.default_max_tokens
         passages = to_passages(results)
-        if model.name == "local":
-            max_tokens = min(max_tokens, self.settings.local_max_tokens)
-            passages = passages[: self.settings.local_prompt_passages]
+        # A small model answers best from fewer passages and shorter answers: its own caps.
+        if model.max_answer_tokens is not None:
+            max_tokens = min(max_tokens, model.max_answer_tokens)
+        if model.max_passages is not None:
+            passages = passages[: model.max_passages]
         max_tokens = min(max_tokens, model.context_window // 2)
         prompt = build_prompt(
             config,
@@ -319,7 +317,7 @@ class ChatService:
             while True:
                 try:
                     if not progress.parts and usage is None:
-                        with anyio.fail_after(self.settings.model_first_token_timeout_seconds):
+                        with anyio.fail_after(self.settings.first_token_timeout_seconds):
                             item = await iterator.__anext__()
                     else:
                         item = await iterator.__anext__()
@@ -352,7 +350,7 @@ class ChatService:
         usage_dict = self._usage_dict(usage, model)
         if stopped_looping:
             usage_dict["stopped"] = "repetition"
-        await self.store.finish_message(
+        await self.messages.finish_message(
             assistant.id,
             content=answer,
             status="complete",
@@ -390,7 +388,7 @@ class ChatService:
             "provider": None,
             "model": None,
         }
-        await self.store.finish_message(
+        await self.messages.finish_message(
             progress.assistant_id,
             content=text,
             status="complete",
@@ -427,7 +425,7 @@ class ChatService:
             return
         progress.saved = True
         try:
-            await self.store.finish_message(
+            await self.messages.finish_message(
                 progress.assistant_id,
                 content=progress.text,
                 status=status,  # type: ignore[arg-type]
@@ -443,11 +441,9 @@ class ChatService:
     def _error(
         exc: SitechatError, turn: ChatTurn, progress: _Progress, *, partial: bool
     ) -> ErrorEvent:
-        return ErrorEvent(
-            error=exc.message,
-            code=exc.code,
+        return ErrorEvent.of(
+            exc,
             request_id=turn.request.request_id,
             message_id=progress.assistant_id,
             partial=partial,
-            status=exc.status,
         )

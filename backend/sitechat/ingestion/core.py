@@ -30,10 +30,10 @@ import anyio
 
 from sitechat.domain import Document, DocumentStatus
 from sitechat.errors import DocumentNotFound, IngestionError, SitechatError
+from sitechat.ingestion.chunking import chunk_document
+from sitechat.ingestion.loaders import LoadedDocument, load_document
 from sitechat.retrieval.base import Chunk, VectorStore
-from sitechat.retrieval.chunking import chunk_document
-from sitechat.retrieval.loaders import LoadedDocument, load_document
-from sitechat.storage.repository import Store
+from sitechat.storage.store import Store
 
 logger = logging.getLogger(__name__)
 

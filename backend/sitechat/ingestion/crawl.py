@@ -23,8 +23,8 @@ import anyio
 
 from sitechat.errors import IngestionError
 from sitechat.ingestion.fetch import FetchedPage, Fetcher
-from sitechat.retrieval.html import parse_html
-from sitechat.retrieval.loaders import decode_text
+from sitechat.ingestion.html import parse_html
+from sitechat.ingestion.loaders import decode_text
 
 logger = logging.getLogger(__name__)
 

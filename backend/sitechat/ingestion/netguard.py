@@ -19,17 +19,13 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from sitechat.errors import IngestionError
+from sitechat.errors import AddressRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 BLOCKED_ADDRESS = "The address points to a private or reserved network, which is not allowed."
 UNRESOLVABLE = "The host name could not be resolved."
-
-
-class AddressRefused(IngestionError):
-    """The URL's host is not a permitted address (or has none)."""
 
 
 def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:

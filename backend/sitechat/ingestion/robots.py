@@ -17,8 +17,7 @@ from urllib.robotparser import RobotFileParser
 
 import anyio
 
-from sitechat.errors import IngestionError
-from sitechat.ingestion.netguard import AddressRefused
+from sitechat.errors import AddressRefused, IngestionError
 
 if TYPE_CHECKING:
     from sitechat.ingestion.fetch import FetchedPage

@@ -69,6 +69,10 @@ class ChatModel(Protocol):
 
     name: str  # provider name: "openai", "local", "extractive"
     context_window: int  # tokens the model accepts, prompt and answer together
+    # Caps of the model's own, below what its context would allow (None: no cap). A small
+    # model answers best from few passages and with short answers.
+    max_passages: int | None
+    max_answer_tokens: int | None
 
     def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]: ...
 

@@ -54,6 +54,8 @@ class ExtractiveModel:
     def __init__(self, *, name: str = "extractive", context_window: int = 8192) -> None:
         self.name = name
         self.context_window = context_window
+        self.max_passages: int | None = None
+        self.max_answer_tokens: int | None = None
 
     async def aclose(self) -> None:
         return None

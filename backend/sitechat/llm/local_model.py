@@ -78,9 +78,14 @@ class LocalLlamaModel:
         max_concurrency: int,
         threads: int | None,
         name: str = "local",
+        max_passages: int | None = 3,
+        max_answer_tokens: int | None = 256,
     ) -> None:
         self.name = name
         self.context_window = context_window
+        # A 135M model answers best from few, short sources and short answers.
+        self.max_passages = max_passages
+        self.max_answer_tokens = max_answer_tokens
         self.max_concurrency = max(1, max_concurrency)
         self._model_path = model_path or None
         self._threads = threads

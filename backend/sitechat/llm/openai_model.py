@@ -47,6 +47,8 @@ class OpenAIChatModel:
     ) -> None:
         self.name = name
         self.context_window = context_window
+        self.max_passages: int | None = None
+        self.max_answer_tokens: int | None = None
         self.default_model = model
         # max_retries=0: the SDK's retries re-send the whole request with backoff. For a
         # streamed answer that is the caller's decision, not the client's: before the first

@@ -102,5 +102,7 @@ class ModelRegistry:
                 context_window=s.local_context_window,
                 max_concurrency=s.local_max_concurrency,
                 threads=s.local_threads,
+                max_passages=s.local_prompt_passages,
+                max_answer_tokens=s.local_max_tokens,
             )
         return ExtractiveModel()

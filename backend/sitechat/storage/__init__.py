@@ -8,6 +8,6 @@ and raises ``sitechat.errors`` classes. Nothing here connects at import time.
 from __future__ import annotations
 
 from sitechat.storage.database import Database
-from sitechat.storage.repository import Store
+from sitechat.storage.store import Store
 
 __all__ = ["Database", "Store"]

@@ -14,13 +14,12 @@ from datetime import datetime
 from sqlalchemy import Exists, Select, and_, delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from sitechat.admin_records import ConversationSummary, Feedback, MessageFacts
-from sitechat.domain import Conversation, Message
+from sitechat.domain import Conversation, ConversationSummary, Feedback, Message, MessageFacts
 from sitechat.errors import InvalidInput, NotFound
 from sitechat.storage import records
-from sitechat.storage.database import Database
+from sitechat.storage.base import Repository, rowcount, utcnow
+from sitechat.storage.messages import MessageStore
 from sitechat.storage.models import ConversationRow, FeedbackRow, MessageRow
-from sitechat.storage.repository import _now, _rowcount
 from sitechat.storage.translate import integrity_kind
 
 MAX_PAGE = 500
@@ -50,10 +49,7 @@ def _filtered(
     return statement
 
 
-class ConversationArchive:
-    def __init__(self, database: Database) -> None:
-        self._db = database
-
+class ConversationArchive(Repository):
     async def page(
         self,
         chatbot_id: str,
@@ -104,13 +100,7 @@ class ConversationArchive:
             return records.conversation(row) if row is not None else None
 
     async def messages(self, conversation_id: str) -> list[Message]:
-        async with self._db.session() as session:
-            rows = await session.scalars(
-                select(MessageRow)
-                .where(MessageRow.conversation_id == conversation_id)
-                .order_by(MessageRow.seq)
-            )
-            return [records.message(row) for row in rows]
+        return await MessageStore(self._db).list_messages(conversation_id)
 
     async def feedback(self, conversation_id: str) -> dict[str, Feedback]:
         """Feedback of one conversation by message id."""
@@ -132,7 +122,7 @@ class ConversationArchive:
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
-        return _rowcount(result) > 0
+        return rowcount(result) > 0
 
     async def export(
         self,
@@ -214,7 +204,7 @@ class ConversationArchive:
                 session.add(row)
             row.rating = rating
             row.comment = comment
-            row.created_at = _now()
+            row.created_at = utcnow()
             try:
                 await session.commit()
             except IntegrityError as exc:  # the message was deleted meanwhile

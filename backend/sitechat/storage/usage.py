@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from sitechat.admin_records import RejectionCount, TokenUsage
+from sitechat.domain import RejectionCount, TokenUsage
 from sitechat.errors import InvalidInput, NotFound
 from sitechat.storage.database import Database
 from sitechat.storage.models import ChatbotRow, GateRejectionRow, OrgRow, UsageCounterRow

@@ -1,0 +1,126 @@
+"""The admin analytics route: a chatbot's numbers per UTC day, and its budgets.
+
+    GET /api/admin/chatbots/{chatbot_id}/analytics?from=YYYY-MM-DD&to=YYYY-MM-DD
+
+Both dates are inclusive; the default is the last 30 days, the longest range 366 days.
+``budget`` shows this month's usage against the chatbot's and the org's budgets, so an owner
+whose visitors are being refused (``rejected.budget_exceeded``) sees why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from sitechat.api.admin import examples
+from sitechat.api.admin.common import ADMIN_ERRORS, shown
+from sitechat.api.admin.orgs import BudgetOut, budget_out
+from sitechat.api.auth import OwnedChatbot
+from sitechat.api.deps import ServicesDep
+from sitechat.api.schemas import ErrorBody
+from sitechat.errors import InvalidInput
+from sitechat.gate.policy import policy_of
+from sitechat.reports.analytics import daily_stats
+from sitechat.storage.usage import month_of
+
+# --- bodies -----------------------------------------------------------------------------------
+
+
+class DayOut(BaseModel):
+    day: str = Field(description="UTC date, YYYY-MM-DD.")
+    conversations: int = Field(description="Conversations started that day.")
+    messages: int = Field(description="Messages stored that day, visitors' and answers.")
+    answers: int
+    tokens_in: int = Field(description="Prompt tokens of that day's answers.")
+    tokens_out: int = Field(description="Completion tokens of that day's answers.")
+    ttft_median_ms: float | None
+    ttft_p95_ms: float | None
+    no_context_answers: int = Field(description="Answers whose context_quality level is none.")
+    errors: int = Field(description="Answers that failed or were interrupted by an error.")
+    rejected: dict[str, int] = Field(
+        description="Public requests refused, by reason: rate_limited, budget_exceeded, "
+        "too_many_streams, origin, visitor_token."
+    )
+
+
+class AnalyticsOut(BaseModel):
+    model_config = shown(examples.ANALYTICS)
+
+    chatbot_id: str
+    from_: str = Field(alias="from")
+    to: str
+    days: list[DayOut]
+    budget: dict[str, BudgetOut]
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+MAX_DAYS = 366
+DEFAULT_DAYS = 30
+
+router = APIRouter(
+    prefix="/api/admin/chatbots/{chatbot_id}",
+    tags=["admin: analytics"],
+    responses={**ADMIN_ERRORS, 404: {"model": ErrorBody, "description": "No such chatbot"}},
+)
+
+
+def _range(first: date | None, last: date | None) -> tuple[date, date]:
+    today = datetime.now(UTC).date()
+    last = last or today
+    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise InvalidInput("'from' must not be after 'to'.")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise InvalidInput(f"The range is at most {MAX_DAYS} days.")
+    return first, last
+
+
+@router.get(
+    "/analytics",
+    response_model=AnalyticsOut,
+    response_model_by_alias=True,
+    summary="Per-day conversations, messages, tokens, time to first token, gaps and errors",
+)
+async def chatbot_analytics(
+    chatbot: OwnedChatbot,
+    services: ServicesDep,
+    first: Annotated[
+        date | None, Query(alias="from", description="First day (UTC), inclusive.")
+    ] = None,
+    last: Annotated[
+        date | None, Query(alias="to", description="Last day (UTC), inclusive.")
+    ] = None,
+) -> AnalyticsOut:
+    first, last = _range(first, last)
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+    facts, starts, stored = await asyncio.gather(
+        services.archive.message_facts(chatbot.id, start, end),
+        services.archive.conversation_starts(chatbot.id, start, end),
+        services.usage.rejections(chatbot.id, first.isoformat(), last.isoformat()),
+    )
+    rejections = [*stored, *services.rejections.pending(chatbot.id)]
+    days = daily_stats(
+        first, last, messages=facts, conversation_starts=starts, rejections=rejections
+    )
+    period = month_of(datetime.now(UTC))
+    policy = policy_of(chatbot, services.settings)
+    bot_budget = await services.budgets.chatbot_status(chatbot, policy)
+    org_budget = await services.budgets.org_status(chatbot.org_id)
+    return AnalyticsOut.model_validate(
+        {
+            "chatbot_id": chatbot.id,
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "days": [DayOut.model_validate(day, from_attributes=True) for day in days],
+            "budget": {
+                "chatbot": budget_out(bot_budget, period),
+                "org": budget_out(org_budget, period),
+            },
+        }
+    )

@@ -1,0 +1,84 @@
+"""The application factory. ``create_app(settings)`` builds a FastAPI app whose clients are
+created in the lifespan, so tests and the CLI can each build one with their own settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from sitechat import __version__
+from sitechat.api import health, public
+from sitechat.api.admin import analytics, chatbots, conversations, orgs
+from sitechat.api.admin.documents import build_documents_router
+from sitechat.api.cors import PublicCorsMiddleware
+from sitechat.api.errors import install_error_handlers
+from sitechat.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from sitechat.api.web.router import build_web_router
+from sitechat.config import Settings
+from sitechat.llm.registry import ModelRegistry
+from sitechat.services import Services
+
+DESCRIPTION = """
+sitechat answers a website's visitors from the owner's own documents, streaming the answer
+token by token over Server-Sent Events with its sources.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    models: ModelRegistry | None = None,
+    preload_model: bool = False,
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await Services.start(settings, models=models, preload_model=preload_model)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.aclose()
+
+    app = FastAPI(
+        title="sitechat",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(public.router)
+    for router in admin_routers():
+        app.include_router(router)
+    app.include_router(build_web_router(settings, widget_dir=settings.widget_dir))
+    # Outermost last: request ids, then CORS (so a 413 still carries CORS headers), then
+    # the body-size limit, then the app.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        default=settings.max_public_body_bytes,
+        limits={"/api/admin/": settings.max_admin_body_bytes},
+    )
+    app.add_middleware(PublicCorsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def admin_routers() -> list[APIRouter]:
+    return [
+        orgs.router,
+        chatbots.router,
+        build_documents_router(),
+        conversations.router,
+        analytics.router,
+    ]
+
+
+def factory() -> FastAPI:
+    """Entry point for ``uvicorn --factory sitechat.api.app:factory``: loads the local model (when
+    it is the default) at startup, so the first visitor does not wait for it."""
+    return create_app(preload_model=True)

@@ -1,0 +1,129 @@
+"""Rate limits on the public path: moving windows from the ``limits`` library, through its
+asyncio API (``limits.aio``), so no check ever blocks the event loop.
+
+Storage is Redis when configured (windows shared by every API process; the ``redis-py``
+asyncio client on the process's one connection pool) and memory otherwise. When Redis
+fails, the check falls back to the in-memory windows of this process and the failure is
+logged and counted on the ``RedisLink``: visitors keep chatting, held to per-process limits.
+
+Checks come in stages, narrowest first: a request over its IP, visitor or session limit is
+refused before it is counted against the chatbot-wide limit, so one abusive client cannot
+use up a chatbot's shared allowance for everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from limits import RateLimitItem
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from sitechat.shared_state.redis_link import REDIS_ERRORS, RedisLink
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """One limit for one identity, e.g. ``per_ip`` for ``"203.0.113.7"`` on chatbot ``shop``."""
+
+    scope: str
+    identity: tuple[str, ...]
+    items: tuple[RateLimitItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LimitVerdict:
+    allowed: bool
+    scope: str | None = None  # the limit that refused
+    limit: int = 0  # its amount per window
+    window: str = ""  # e.g. "20 per 1 minute"
+    remaining: int = 0
+    reset_at: float = 0.0  # unix seconds when a slot frees up
+    retry_after: float = 0.0
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` and ``X-RateLimit-*`` for a refusal (reset as unix seconds)."""
+        return {
+            "Retry-After": str(max(1, math.ceil(self.retry_after))),
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(self.remaining, 0)),
+            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
+        }
+
+
+ALLOWED = LimitVerdict(allowed=True)
+
+
+class RateLimiter:
+    def __init__(self, redis: RedisLink | None = None) -> None:
+        self.redis = redis
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if redis is not None:
+            storage = RedisStorage(
+                "async+" + redis.url,
+                implementation="redispy",
+                key_prefix=redis.key("limits"),
+                # Share the process's pool (the stub types options as scalars only).
+                connection_pool=redis.client.connection_pool,  # type: ignore[arg-type]
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+
+    def _limiter(self) -> MovingWindowRateLimiter:
+        if self._shared is not None and self.redis is not None and self.redis.usable:
+            return self._shared
+        return self._memory
+
+    async def check(self, stages: Sequence[Sequence[LimitCheck]]) -> LimitVerdict:
+        """Count this request against every limit, stage by stage; the first refusal wins."""
+        for stage in stages:
+            pairs = [(check, item) for check in stage for item in check.items]
+            if not pairs:
+                continue
+            results = await self._hit_all(pairs)
+            for (check, item), ok in zip(pairs, results, strict=True):
+                if not ok:
+                    return await self._refusal(check, item)
+        return ALLOWED
+
+    async def _hit_all(self, pairs: list[tuple[LimitCheck, RateLimitItem]]) -> list[bool]:
+        limiter = self._limiter()
+        try:
+            return list(
+                await asyncio.gather(
+                    *(limiter.hit(item, check.scope, *check.identity) for check, item in pairs)
+                )
+            )
+        except REDIS_ERRORS as exc:
+            if limiter is self._memory or self.redis is None:
+                raise
+            self.redis.record_failure("a rate-limit check", exc)
+            return await self._hit_all(pairs)  # the link is now down: memory this time
+
+    async def _refusal(self, check: LimitCheck, item: RateLimitItem) -> LimitVerdict:
+        limiter = self._limiter()
+        try:
+            stats = await limiter.get_window_stats(item, check.scope, *check.identity)
+            reset_at, remaining = stats.reset_time, stats.remaining
+        except REDIS_ERRORS as exc:
+            if self.redis is not None:
+                self.redis.record_failure("reading a rate-limit window", exc)
+            reset_at, remaining = time.time() + item.get_expiry(), 0
+        return LimitVerdict(
+            allowed=False,
+            scope=check.scope,
+            limit=item.amount,
+            window=f"{item.amount} per {item.multiples} {item.GRANULARITY.name}",
+            remaining=remaining,
+            reset_at=reset_at,
+            retry_after=max(reset_at - time.time(), 1.0),
+        )
+
+    async def reset(self, check: LimitCheck) -> None:
+        """Forget a window (tests and operators)."""
+        for item in check.items:
+            await self._limiter().clear(item, check.scope, *check.identity)

@@ -1,0 +1,119 @@
+"""Caps on answers streaming at once, per chatbot and per client IP.
+
+A rate limit counts requests over time; a long answer holds a model for its whole length,
+so concurrency needs its own cap. Each stream takes a *slot* (a lease) in two sets, the
+chatbot's and the IP's, atomically: both have room or neither is taken. The slot is given
+back when the stream ends; a lease also expires by itself after ``ttl`` seconds, so a
+process that dies mid-stream cannot leak slots forever.
+
+With Redis the sets are sorted sets (score: expiry) shared by every process, changed by one
+Lua script; without it, or while it is unreachable, they live in this process's memory.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from sitechat.shared_state.redis_link import REDIS_ERRORS, RedisLink
+
+# KEYS: the sets; ARGV: ttl ms, lease id, then one cap per key. 1 if the lease was taken.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
+    return 0
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ttl, ARGV[2])
+  redis.call('PEXPIRE', key, ttl)
+end
+return 1
+"""
+
+
+@dataclass(slots=True)
+class StreamSlot:
+    """A taken slot; ``release`` gives it back (safe to call more than once)."""
+
+    owner: StreamSlots
+    keys: tuple[str, ...]
+    lease: str
+    shared: bool
+    released: bool = field(default=False)
+
+    async def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        await self.owner._release(self)
+
+
+class StreamSlots:
+    def __init__(self, redis: RedisLink | None, *, ttl_seconds: float) -> None:
+        self.redis = redis
+        self.ttl_seconds = ttl_seconds
+        self._local: dict[str, dict[str, float]] = {}
+        self._script = redis.client.register_script(_ACQUIRE) if redis is not None else None
+
+    def _key(self, kind: str, *parts: str) -> str:
+        name = "streams:" + kind + ":" + ":".join(parts)
+        return self.redis.key(name) if self.redis is not None else name
+
+    async def acquire(
+        self, chatbot_id: str, client_ip: str, *, per_chatbot: int, per_ip: int
+    ) -> StreamSlot | None:
+        """A slot, or None when the chatbot or the IP is at its cap."""
+        keys = (self._key("chatbot", chatbot_id), self._key("ip", chatbot_id, client_ip))
+        caps = (per_chatbot, per_ip)
+        lease = secrets.token_hex(8)
+        if self._script is not None and self.redis is not None and self.redis.usable:
+            try:
+                ttl_ms = math.ceil(self.ttl_seconds * 1000)
+                taken = await self._script(keys=list(keys), args=[ttl_ms, lease, *caps])
+                return StreamSlot(self, keys, lease, shared=True) if taken else None
+            except REDIS_ERRORS as exc:
+                self.redis.record_failure("taking a stream slot", exc)
+        return self._acquire_local(keys, caps, lease)
+
+    def _acquire_local(
+        self, keys: tuple[str, ...], caps: tuple[int, ...], lease: str
+    ) -> StreamSlot | None:
+        now = time.monotonic()
+        sets = [self._local.setdefault(key, {}) for key in keys]
+        for leases in sets:
+            for expired in [k for k, expiry in leases.items() if expiry <= now]:
+                del leases[expired]
+        if any(len(leases) >= cap for leases, cap in zip(sets, caps, strict=True)):
+            return None
+        for leases in sets:
+            leases[lease] = now + self.ttl_seconds
+        return StreamSlot(self, keys, lease, shared=False)
+
+    async def _release(self, slot: StreamSlot) -> None:
+        if not slot.shared:
+            for key in slot.keys:
+                leases = self._local.get(key)
+                if leases is not None:
+                    leases.pop(slot.lease, None)
+                    if not leases:
+                        del self._local[key]
+            return
+        if self.redis is None:
+            return
+        try:
+            async with self.redis.client.pipeline(transaction=False) as pipe:
+                for key in slot.keys:
+                    pipe.zrem(key, slot.lease)
+                await pipe.execute()
+        except REDIS_ERRORS as exc:  # the lease expires by itself
+            self.redis.record_failure("giving back a stream slot", exc)
+
+    def local_count(self, chatbot_id: str) -> int:
+        return len(self._local.get(self._key("chatbot", chatbot_id), {}))

@@ -1,0 +1,1 @@
+"""What owners read about their chatbots, computed from stored records (no HTTP, no SQL)."""

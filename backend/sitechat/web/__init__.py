@@ -1,7 +1,0 @@
-"""The browser-facing side: the embeddable widget file and the demo page."""
-
-from __future__ import annotations
-
-from sitechat.web.router import build_web_router
-
-__all__ = ["build_web_router"]
