@@ -23,7 +23,6 @@ from sitechat.chat.ports import ChatSettings
 from sitechat.chat.quality import DEFAULT_SIMILARITY_LEVELS, OPENAI_SIMILARITY_LEVELS
 from sitechat.chat.query import QueryEnhancer
 from sitechat.config import Settings
-from sitechat.errors import SharedStateUnavailable
 from sitechat.gate.admission import PublicGate
 from sitechat.gate.budgets import BudgetGuard
 from sitechat.gate.client_ip import ClientIpResolver
@@ -39,7 +38,7 @@ from sitechat.llm.registry import ModelRegistry
 from sitechat.retrieval.base import VectorStore
 from sitechat.retrieval.dense import DenseEncoder, build_encoder
 from sitechat.shared_state.config_cache import ConfigCache, ConfigInvalidator, SharedConfigLoader
-from sitechat.shared_state.redis_link import REDIS_ERRORS, RedisLink
+from sitechat.shared_state.redis_link import RedisLink
 from sitechat.storage.conversations import ConversationArchive
 from sitechat.storage.database import Database
 from sitechat.storage.store import Store
@@ -269,12 +268,7 @@ class Services:
         await self._invalidate("org", org_id)
 
     async def _invalidate(self, kind: str, item_id: str) -> None:
-        try:
-            await self.invalidator.invalidate(kind, item_id)
-        except REDIS_ERRORS as exc:
-            if self.redis is not None:
-                self.redis.record_failure("publishing a config change", exc)
-            raise SharedStateUnavailable() from exc
+        await self.invalidator.invalidate(kind, item_id)  # SharedStateUnavailable: 503
 
     async def aclose(self) -> None:
         await self._stack.aclose()

@@ -21,6 +21,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,8 +189,11 @@ class ChatService:
         progress = _Progress()
         request_id = turn.request.request_id
         try:
-            async for event in self._generate(turn, progress):
-                yield event
+            # aclosing: when the consumer leaves, the generation's own cleanup (closing the
+            # model stream) runs inside this aclose(), not later in a task asyncio starts.
+            async with aclosing(self._generate(turn, progress)) as events:
+                async for event in events:
+                    yield event
         except ModelError as exc:
             logger.warning(
                 "model failed: %s (request %s)", exc.__cause__ or exc, request_id, exc_info=exc

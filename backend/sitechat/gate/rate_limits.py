@@ -23,7 +23,8 @@ from limits import RateLimitItem
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from sitechat.shared_state.redis_link import REDIS_ERRORS, RedisLink
+from sitechat.errors import SharedStateUnavailable
+from sitechat.shared_state.redis_link import RedisLink
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,26 +93,34 @@ class RateLimiter:
 
     async def _hit_all(self, pairs: list[tuple[LimitCheck, RateLimitItem]]) -> list[bool]:
         limiter = self._limiter()
+        if limiter is self._memory or self.redis is None:
+            return await self._hits(limiter, pairs)
         try:
-            return list(
-                await asyncio.gather(
-                    *(limiter.hit(item, check.scope, *check.identity) for check, item in pairs)
-                )
-            )
-        except REDIS_ERRORS as exc:
-            if limiter is self._memory or self.redis is None:
-                raise
-            self.redis.record_failure("a rate-limit check", exc)
+            async with self.redis.translated("a rate-limit check"):
+                return await self._hits(limiter, pairs)
+        except SharedStateUnavailable:
             return await self._hit_all(pairs)  # the link is now down: memory this time
+
+    @staticmethod
+    async def _hits(
+        limiter: MovingWindowRateLimiter, pairs: list[tuple[LimitCheck, RateLimitItem]]
+    ) -> list[bool]:
+        return list(
+            await asyncio.gather(
+                *(limiter.hit(item, check.scope, *check.identity) for check, item in pairs)
+            )
+        )
 
     async def _refusal(self, check: LimitCheck, item: RateLimitItem) -> LimitVerdict:
         limiter = self._limiter()
         try:
-            stats = await limiter.get_window_stats(item, check.scope, *check.identity)
+            if limiter is self._memory or self.redis is None:
+                stats = await limiter.get_window_stats(item, check.scope, *check.identity)
+            else:
+                async with self.redis.translated("reading a rate-limit window"):
+                    stats = await limiter.get_window_stats(item, check.scope, *check.identity)
             reset_at, remaining = stats.reset_time, stats.remaining
-        except REDIS_ERRORS as exc:
-            if self.redis is not None:
-                self.redis.record_failure("reading a rate-limit window", exc)
+        except SharedStateUnavailable:
             reset_at, remaining = time.time() + item.get_expiry(), 0
         return LimitVerdict(
             allowed=False,

@@ -17,7 +17,8 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from sitechat.shared_state.redis_link import REDIS_ERRORS, RedisLink
+from sitechat.errors import SharedStateUnavailable
+from sitechat.shared_state.redis_link import RedisLink
 
 # KEYS: the sets; ARGV: ttl ms, lease id, then one cap per key. 1 if the lease was taken.
 _ACQUIRE = """
@@ -75,11 +76,12 @@ class StreamSlots:
         lease = secrets.token_hex(8)
         if self._script is not None and self.redis is not None and self.redis.usable:
             try:
-                ttl_ms = math.ceil(self.ttl_seconds * 1000)
-                taken = await self._script(keys=list(keys), args=[ttl_ms, lease, *caps])
+                async with self.redis.translated("taking a stream slot"):
+                    ttl_ms = math.ceil(self.ttl_seconds * 1000)
+                    taken = await self._script(keys=list(keys), args=[ttl_ms, lease, *caps])
                 return StreamSlot(self, keys, lease, shared=True) if taken else None
-            except REDIS_ERRORS as exc:
-                self.redis.record_failure("taking a stream slot", exc)
+            except SharedStateUnavailable:
+                pass  # counted in this process until Redis is back
         return self._acquire_local(keys, caps, lease)
 
     def _acquire_local(
@@ -108,12 +110,15 @@ class StreamSlots:
         if self.redis is None:
             return
         try:
-            async with self.redis.client.pipeline(transaction=False) as pipe:
+            async with (
+                self.redis.translated("giving back a stream slot"),
+                self.redis.client.pipeline(transaction=False) as pipe,
+            ):
                 for key in slot.keys:
                     pipe.zrem(key, slot.lease)
                 await pipe.execute()
-        except REDIS_ERRORS as exc:  # the lease expires by itself
-            self.redis.record_failure("giving back a stream slot", exc)
+        except SharedStateUnavailable:
+            pass  # the lease expires by itself
 
     def local_count(self, chatbot_id: str) -> int:
         return len(self._local.get(self._key("chatbot", chatbot_id), {}))

@@ -29,7 +29,8 @@ from typing import Any
 import anyio
 
 from sitechat.domain import ChatbotConfig
-from sitechat.shared_state.redis_link import REDIS_ERRORS, RedisLink
+from sitechat.errors import SharedStateUnavailable
+from sitechat.shared_state.redis_link import RedisLink
 
 logger = logging.getLogger(__name__)
 
@@ -152,9 +153,9 @@ class SharedConfigLoader:
             return await self.database(chatbot_id)
         config_key, generation_key = self._keys(chatbot_id)
         try:
-            raw, raw_generation = await self.redis.client.mget(config_key, generation_key)
-        except REDIS_ERRORS as exc:
-            self.redis.record_failure("reading a cached config", exc)
+            async with self.redis.translated("reading a cached config"):
+                raw, raw_generation = await self.redis.client.mget(config_key, generation_key)
+        except SharedStateUnavailable:
             return await self.database(chatbot_id)
         generation = int(raw_generation or 0)
         if raw is not None:
@@ -171,9 +172,10 @@ class SharedConfigLoader:
         if config is not None:
             value = json.dumps({"generation": generation, "config": config_to_json(config)})
             try:
-                await self.redis.client.set(config_key, value, px=int(self.ttl_seconds * 1000))
-            except REDIS_ERRORS as exc:
-                self.redis.record_failure("caching a config", exc)
+                async with self.redis.translated("caching a config"):
+                    await self.redis.client.set(config_key, value, px=int(self.ttl_seconds * 1000))
+            except SharedStateUnavailable:
+                pass  # served from the database; the next read caches it
         return config
 
 
@@ -207,14 +209,17 @@ class ConfigInvalidator:
     async def invalidate(self, kind: str, item_id: str) -> None:
         """After a write: forget ``item_id`` here, in Redis, and in every other process.
 
-        Raises ``REDIS_ERRORS`` when Redis is configured but fails, so the admin write can
-        answer 503 (the other processes might keep serving the old config for a TTL).
+        Raises ``SharedStateUnavailable`` when Redis is configured but fails, so the admin
+        write answers 503 (the other processes might keep serving the old config for a TTL).
         """
         self._apply(kind, item_id)
         if self.redis is None:
             return
         message = json.dumps({"kind": kind, "id": item_id})
-        async with self.redis.client.pipeline(transaction=True) as pipe:
+        async with (
+            self.redis.translated("publishing a config change"),
+            self.redis.client.pipeline(transaction=True) as pipe,
+        ):
             if kind == "chatbot":
                 config_key = self.redis.key("chatbot_config", item_id)
                 generation_key = self.redis.key("chatbot_config_generation", item_id)
@@ -234,7 +239,10 @@ class ConfigInvalidator:
             return
         while True:
             try:
-                async with self.redis.client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with (
+                    self.redis.translated("listening for config changes"),
+                    self.redis.client.pubsub(ignore_subscribe_messages=True) as pubsub,
+                ):
                     await pubsub.subscribe(self.channel)
                     self.cache.clear()
                     self._apply("all", "")
@@ -244,8 +252,7 @@ class ConfigInvalidator:
                         if message is None:
                             continue
                         self._receive(message.get("data"))
-            except REDIS_ERRORS as exc:
-                self.redis.record_failure("listening for config changes", exc)
+            except SharedStateUnavailable:
                 self.subscribed = anyio.Event()
                 await anyio.sleep(retry_seconds)
 

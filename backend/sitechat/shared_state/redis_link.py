@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -79,6 +81,17 @@ class RedisLink:
                 type(exc).__name__,
                 self.failures,
             )
+
+    @asynccontextmanager
+    async def translated(self, doing: str) -> AsyncIterator[None]:
+        """Where Redis errors become sitechat's: a failure inside is recorded (the link goes
+        down for ``cooldown`` seconds, logged at most once per cooldown) and raised as
+        ``SharedStateUnavailable``, which callers answer with their per-process fallback."""
+        try:
+            yield
+        except REDIS_ERRORS as exc:
+            self.record_failure(doing, exc)
+            raise SharedStateUnavailable() from exc
 
     async def ping(self) -> bool:
         try:
