@@ -3,10 +3,12 @@
 ``POST /v1/chat/completions`` answers as OpenAI does: streamed ``chat.completion.chunk``
 objects over SSE (a role delta, content deltas, a chunk with ``finish_reason``, a usage chunk
 when ``stream_options.include_usage`` is set, then ``data: [DONE]``) or one JSON
-``chat.completion``. ``GET /v1/models`` lists one model. What the next answers look like is
-set by ``Script`` objects; what the clients did is recorded: every request body, and for every
-streamed answer the time each token went out and the time the connection was closed (by the
-client, by the server aborting it, or by the answer ending).
+``chat.completion``. ``GET /v1/models`` lists one model. ``POST /v1/embeddings`` answers with
+deterministic unit vectors of floats (hashed words: texts that share words are close). What
+the next chat answers look like is set by ``Script`` objects; what the clients did is
+recorded: every request body, and for every streamed answer the time each token went out and
+the time the connection was closed (by the client, by the server aborting it, or by the
+answer ending).
 
 The server runs uvicorn in a thread with its own event loop, so it serves the same whether the
 test drives it from an async test, a sync test (Starlette's ``TestClient`` runs the app in yet
@@ -26,8 +28,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
+import math
+import re
 import socket
 import threading
 import time
@@ -77,6 +82,16 @@ class Script:
     # End the stream with [DONE] but without any chunk carrying a ``finish_reason``.
     omit_finish_reason: bool = False
     finish_reason: str = "stop"
+    # Stop after the request's ``max_tokens`` tokens with finish_reason "length", as OpenAI
+    # does (each scripted token counts as one). Off by default: most scripts are the answer.
+    stop_at_max_tokens: bool = False
+
+    def answer(self, body: dict[str, Any]) -> tuple[list[str], str]:
+        """The tokens this script sends for a request, and its finish_reason."""
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        if self.stop_at_max_tokens and isinstance(limit, int) and limit < len(self.tokens):
+            return self.tokens[:limit], "length"
+        return list(self.tokens), self.finish_reason
 
 
 @dataclass(slots=True)
@@ -126,8 +141,10 @@ _abort_filter = _DropAbortLogs()
 
 
 class ScriptedOpenAI:
-    def __init__(self, *, model: str = "scripted-model") -> None:
+    def __init__(self, *, model: str = "scripted-model", embedding_dimensions: int = 1536) -> None:
         self.model = model
+        # The size of an embedding when the request does not ask for one (``dimensions``).
+        self.embedding_dimensions = embedding_dimensions
         self.requests: list[RecordedRequest] = []
         self.streams: list[StreamRecord] = []
         self._default = Script()
@@ -294,6 +311,9 @@ class ScriptedOpenAI:
             }
             await _send_json(send, 200, models)
             return
+        if scope["method"] == "POST" and scope["path"] == "/v1/embeddings":
+            await _send_json(send, 200, self._embeddings(request.body))
+            return
         if scope["method"] != "POST" or scope["path"] != "/v1/chat/completions":
             await _send_error(send, 404, "Unknown path.", "invalid_request_error")
             return
@@ -317,10 +337,28 @@ class ScriptedOpenAI:
         else:
             await self._complete(request, script, send)
 
+    def _embeddings(self, body: dict[str, Any]) -> dict[str, Any]:
+        raw = body.get("input")
+        texts = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else []
+        requested = body.get("dimensions")
+        size = requested if isinstance(requested, int) else self.embedding_dimensions
+        data = [
+            {"object": "embedding", "index": i, "embedding": hashed_embedding(str(t), size)}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(count_tokens(str(text)) for text in texts)
+        return {
+            "object": "list",
+            "data": data,
+            "model": str(body.get("model") or "scripted-embedding"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
     async def _complete(self, request: RecordedRequest, script: Script, send: Send) -> None:
         if script.first_token_delay:
             await asyncio.sleep(script.first_token_delay)
-        text = "".join(script.tokens)
+        tokens, finish_reason = script.answer(request.body)
+        text = "".join(tokens)
         model = str(request.body.get("model") or self.model)
         body = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
@@ -332,10 +370,10 @@ class ScriptedOpenAI:
                     "index": 0,
                     "message": {"role": "assistant", "content": text, "refusal": None},
                     "logprobs": None,
-                    "finish_reason": script.finish_reason,
+                    "finish_reason": finish_reason,
                 }
             ],
-            "usage": _usage(request.body, len(script.tokens)),
+            "usage": _usage(request.body, len(tokens)),
         }
         await _send_json(send, 200, body)
 
@@ -386,6 +424,7 @@ class ScriptedOpenAI:
         model = str(request.body.get("model") or self.model)
         options = request.body.get("stream_options") or {}
         include_usage = bool(options.get("include_usage")) if isinstance(options, dict) else False
+        tokens, finish_reason = script.answer(request.body)
 
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
             body: dict[str, Any] = {
@@ -410,7 +449,7 @@ class ScriptedOpenAI:
         await event(chunk({"role": "assistant", "content": "", "refusal": None}, None))
         if script.first_token_delay:
             await asyncio.sleep(script.first_token_delay)
-        for index, token in enumerate(script.tokens):
+        for index, token in enumerate(tokens):
             if script.fail_after is not None and index >= script.fail_after:
                 raise _AbortConnection
             if script.stall_after is not None and index == script.stall_after:
@@ -422,10 +461,10 @@ class ScriptedOpenAI:
             # Recorded before the write: once it is written, the client may already have it.
             record.token_sent_at.append(time.monotonic())
             await event(chunk({"content": token}, None))
-        if script.fail_after is not None and script.fail_after >= len(script.tokens):
+        if script.fail_after is not None and script.fail_after >= len(tokens):
             raise _AbortConnection
         if not script.omit_finish_reason:
-            await event(chunk({}, script.finish_reason))
+            await event(chunk({}, finish_reason))
         if include_usage and script.usage:
             await event(
                 {
@@ -435,11 +474,22 @@ class ScriptedOpenAI:
                     "model": model,
                     "system_fingerprint": "fp_scripted",
                     "choices": [],
-                    "usage": _usage(request.body, len(script.tokens)),
+                    "usage": _usage(request.body, len(tokens)),
                 }
             )
         await event("[DONE]")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def hashed_embedding(text: str, size: int) -> list[float]:
+    """A deterministic unit vector for ``text``: its lowercased words hashed into ``size``
+    buckets, so texts that share words point the same way."""
+    vector = [0.0] * size
+    for word in re.findall(r"\w+", text.lower()) or [text]:
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[int.from_bytes(digest[:8], "big") % size] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector]
 
 
 async def _wait_disconnect(receive: Receive) -> None:

@@ -9,6 +9,12 @@
 - A deadline for the whole fetch, a connect timeout, and a size cap enforced while reading
   (a lying or missing ``Content-Length`` does not get past it).
 
+The HTTP transport can be injected, as httpx does it: ``Fetcher(policy,
+transport=httpx.MockTransport(handler))``. Every guard above runs before a request reaches
+the transport, so an injected one only ever sees requests to addresses the policy allowed
+(the checked address as the URL's host, the name in ``Host`` and the ``sni_hostname``
+extension); it cannot widen what a tenant's URL may reach.
+
 Everything that goes wrong is an ``IngestionError`` whose message says what happened in
 words an admin can act on, never internal exception text.
 """
@@ -54,10 +60,20 @@ class FetchedPage:
 
 
 class Fetcher:
-    """Fetches URLs under one ``FetchPolicy``. Owns its HTTP clients: ``aclose()`` them."""
+    """Fetches URLs under one ``FetchPolicy``. Owns its HTTP clients: ``aclose()`` them.
 
-    def __init__(self, policy: FetchPolicy | None = None) -> None:
+    ``transport`` (default: httpx's own, one connection pool per host name) sends every
+    request instead; the fetcher owns it then too, and ``aclose()`` closes it.
+    """
+
+    def __init__(
+        self,
+        policy: FetchPolicy | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.policy = policy or FetchPolicy()
+        self._transport = transport
         self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
         self.robots = RobotsCache(self._fetch_robots, self.policy.robots_agent)
 
@@ -140,11 +156,13 @@ class Fetcher:
 
     def _client(self, scheme: str, host: str) -> httpx.AsyncClient:
         # One client per host name: pooled connections are keyed by address, and a
-        # connection's TLS identity belongs to the name it was opened for.
-        key = (scheme, host)
+        # connection's TLS identity belongs to the name it was opened for. An injected
+        # transport is one object serving every host, so it gets one client (which closes it).
+        key = ("", "") if self._transport is not None else (scheme, host)
         client = self._clients.get(key)
         if client is None:
             client = httpx.AsyncClient(
+                transport=self._transport,
                 follow_redirects=False,
                 trust_env=False,  # no proxy from the environment: it would bypass the checks
                 timeout=httpx.Timeout(
@@ -158,7 +176,9 @@ class Fetcher:
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
         for client in clients.values():
-            await client.aclose()
+            await client.aclose()  # an httpx client closes its transport, an injected one too
+        if self._transport is not None and not clients:
+            await self._transport.aclose()  # no client ever used it; it is still ours to close
 
 
 def _validated(url: str) -> httpx.URL:

@@ -1,0 +1,387 @@
+"""The chat pipeline driven directly, without HTTP: ``ChatService`` built from real parts.
+
+A SQLite database (migrated) behind the ``Store``, a Qdrant Edge shard seeded with a few
+chunks, the ``ConfigCache`` over the store, and a ``ModelRegistry`` holding the real
+``OpenAIChatModel`` (against the scripted OpenAI-compatible server, which records what it
+was sent) and the ``ExtractiveModel``. What the HTTP layer adds on top (SSE frames, status
+codes, the gate) is tested in ``tests/api``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from sitechat.chat.events import (
+    ChatEvent,
+    CompleteEvent,
+    ErrorEvent,
+    SourcesEvent,
+    StartEvent,
+    TokenEvent,
+)
+from sitechat.chat.pipeline import ChatRequest, ChatService, ChatTurn
+from sitechat.chat.ports import ChatSettings
+from sitechat.config import Settings
+from sitechat.domain import Message
+from sitechat.errors import ChatbotNotFound, InvalidInput, SitechatError
+from sitechat.llm.extractive import ExtractiveModel
+from sitechat.llm.openai_model import OpenAIChatModel
+from sitechat.llm.registry import ModelRegistry
+from sitechat.retrieval.base import Chunk
+from sitechat.retrieval.edge_store import EdgeVectorStore
+from sitechat.shared_state.config_cache import ConfigCache
+from sitechat.storage import Database, Store
+from tests.support.scripted_openai import Script, ScriptedOpenAI
+
+SESSION = "visitor-session-1"
+MAX_MESSAGE_CHARS = 500
+DEADLINE = 10.0
+
+DOCS: dict[str, list[str]] = {
+    "hours": ["The Berlin store opens at 9 am and closes at 7 pm from Monday to Saturday."],
+    "shipping": ["Orders ship within two business days. Shipping is free over 50 euros."],
+    "returns": [
+        "You can return any item within 30 days of delivery for a full refund.",
+        "To return an item, print the return label from your account page and drop the "
+        "parcel at any post office.",
+    ],
+}
+
+
+def chunks(chatbot_id: str) -> list[Chunk]:
+    return [
+        Chunk(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{chatbot_id}/{document}/{position}")),
+            chatbot_id=chatbot_id,
+            document_id=document,
+            position=position,
+            text=text,
+            title=document.capitalize(),
+        )
+        for document, texts in DOCS.items()
+        for position, text in enumerate(texts)
+    ]
+
+
+@dataclass
+class Parts:
+    store: Store
+    vectors: EdgeVectorStore
+    models: ModelRegistry
+    openai: OpenAIChatModel
+    server: ScriptedOpenAI
+
+    def service(self, **chat_settings: Any) -> ChatService:
+        settings = {"max_message_chars": MAX_MESSAGE_CHARS, "first_token_timeout_seconds": 5.0}
+        return ChatService(
+            messages=self.store,
+            vectors=self.vectors,
+            models=self.models,
+            configs=ConfigCache(self.store.get_chatbot, ttl_seconds=60.0),
+            settings=ChatSettings(**{**settings, **chat_settings}),
+        )
+
+
+@pytest.fixture
+async def parts(
+    tmp_path: Path, settings: Settings, scripted_openai: ScriptedOpenAI
+) -> AsyncIterator[Parts]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'sitechat.db'}")
+    await database.start(migrate=True)
+    vectors = EdgeVectorStore(tmp_path / "qdrant")
+    openai = OpenAIChatModel(
+        api_key="sk-test",
+        base_url=scripted_openai.base_url,
+        model="gpt-test",
+        timeout=5.0,
+        context_window=16_000,
+    )
+    try:
+        await vectors.start()
+        store = Store(database)
+        org = await store.create_org("Shop Inc")
+        await store.create_chatbot(org.id, name="Shop helper", chatbot_id="shop", provider="openai")
+        await store.create_chatbot(
+            org.id, name="Shop quotes", chatbot_id="quotes", provider="extractive"
+        )
+        await vectors.upsert([*chunks("shop"), *chunks("quotes")])
+        models = ModelRegistry(
+            settings, overrides={"openai": openai, "extractive": ExtractiveModel()}
+        )
+        yield Parts(store, vectors, models, openai, scripted_openai)
+    finally:
+        await openai.aclose()
+        await vectors.close()
+        await database.close()
+
+
+@pytest.fixture
+def service(parts: Parts) -> ChatService:
+    return parts.service()
+
+
+async def open_turn(
+    service: ChatService, message: str, *, session_id: str | None = SESSION, bot: str = "shop"
+) -> ChatTurn:
+    return await service.open_turn(
+        ChatRequest(message=message, chatbot_id=bot, session_id=session_id)
+    )
+
+
+async def events_of(service: ChatService, turn: ChatTurn) -> list[ChatEvent]:
+    with anyio.fail_after(DEADLINE):
+        return [event async for event in service.stream(turn)]
+
+
+async def stored(parts: Parts, turn: ChatTurn) -> list[Message]:
+    return await parts.store.list_messages(turn.conversation.id)
+
+
+def tokens_of(events: list[ChatEvent]) -> str:
+    return "".join(e.content for e in events if isinstance(e, TokenEvent))
+
+
+def kinds(events: list[ChatEvent]) -> list[str]:
+    return [e.type for e in events]
+
+
+def prompt_sent(parts: Parts) -> str:
+    """The last user message of the last request the model server got: sources + question."""
+    return str(parts.server.requests[-1].body["messages"][-1]["content"])
+
+
+# --- phase 1: open_turn ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "session_id", "bot", "error", "match"),
+    [
+        ("   \n ", SESSION, "shop", InvalidInput, "empty"),
+        ("x" * (MAX_MESSAGE_CHARS + 1), SESSION, "shop", InvalidInput, "longer than 500"),
+        ("When do you open?", "bad id!", "shop", InvalidInput, "session_id"),
+        ("When do you open?", "short", "shop", InvalidInput, "session_id"),
+        ("When do you open?", SESSION, "no-such-bot", ChatbotNotFound, None),
+    ],
+    ids=["empty", "too-long", "bad-session-chars", "short-session", "unknown-chatbot"],
+)
+async def test_open_turn_refuses_bad_requests_before_storing_or_generating_anything(
+    parts: Parts,
+    service: ChatService,
+    message: str,
+    session_id: str,
+    bot: str,
+    error: type[SitechatError],
+    match: str | None,
+) -> None:
+    with pytest.raises(error, match=match):
+        await open_turn(service, message, session_id=session_id, bot=bot)
+
+    assert await parts.store.get_conversation(bot, session_id) is None
+    assert parts.server.requests == []
+
+
+async def test_open_turn_stores_the_user_message_before_anything_is_generated(
+    parts: Parts, service: ChatService
+) -> None:
+    turn = await open_turn(service, "  When does the Berlin store open?  ", session_id=None)
+
+    assert len(turn.session_id) >= 8  # a new session, for the client to send back
+    [message] = await stored(parts, turn)
+    assert message.role == "user" and message.status == "complete"
+    assert message.content == "When does the Berlin store open?"
+    assert message.id == turn.user_message.id
+    assert parts.server.requests == []
+
+
+# --- phase 2: stream -------------------------------------------------------------------
+
+
+async def test_a_turn_streams_start_sources_tokens_complete_and_stores_the_answer(
+    parts: Parts, service: ChatService
+) -> None:
+    answer = ["The store ", "opens at ", "9 am ", "[1]."]
+    parts.server.script(Script(tokens=answer))
+    turn = await open_turn(service, "When does the Berlin store open?")
+
+    events = await events_of(service, turn)
+
+    assert kinds(events) == ["start", "sources", "token", "token", "token", "token", "complete"]
+    start, sources, complete = events[0], events[1], events[-1]
+    assert isinstance(start, StartEvent) and start.session_id == SESSION
+    assert isinstance(sources, SourcesEvent)
+    assert sources.sources[0].document_id == "hours" and sources.sources[0].number == 1
+    assert sources.context_quality["level"] in ("high", "medium")
+    assert isinstance(complete, CompleteEvent) and not complete.fallback
+    assert complete.content == tokens_of(events) == "".join(answer)
+    assert complete.message_id == start.message_id
+    assert complete.usage["provider"] == "openai" and complete.usage["source"] == "provider"
+    assert complete.usage["completion_tokens"] == len(answer)
+
+    user, assistant = await stored(parts, turn)
+    assert user.id == turn.user_message.id
+    assert assistant.id == start.message_id
+    assert assistant.status == "complete" and assistant.content == "".join(answer)
+    assert assistant.sources == [s.to_dict() for s in sources.sources]
+    assert assistant.usage == complete.usage
+    assert assistant.context_quality == complete.context_quality
+    assert assistant.ttft_ms is not None and 0 < assistant.ttft_ms < DEADLINE * 1000
+    assert assistant.error_code is None
+
+
+async def test_without_relevant_context_the_fallback_answers_and_the_model_is_not_called(
+    parts: Parts, service: ChatService
+) -> None:
+    turn = await open_turn(service, "Do you sell bicycles?")
+
+    events = await events_of(service, turn)
+
+    assert kinds(events) == ["start", "sources", "token", "complete"]
+    complete = events[-1]
+    assert isinstance(complete, CompleteEvent) and complete.fallback
+    assert complete.content == turn.config.fallback_message
+    assert complete.sources == () and complete.context_quality["level"] == "none"
+    assert parts.server.requests == []
+    _user, assistant = await stored(parts, turn)
+    assert assistant.status == "complete" and assistant.content == turn.config.fallback_message
+
+
+async def test_the_chatbots_provider_chooses_the_model(parts: Parts, service: ChatService) -> None:
+    turn = await open_turn(service, "When does the Berlin store open?", bot="quotes")
+
+    events = await events_of(service, turn)
+
+    complete = events[-1]
+    assert isinstance(complete, CompleteEvent)
+    assert "opens at 9 am" in complete.content and "[1]" in complete.content
+    assert complete.usage["provider"] == "extractive"
+    assert parts.server.requests == []
+
+
+async def test_a_model_failing_before_its_first_token_ends_in_model_unavailable_stored_failed(
+    parts: Parts, service: ChatService
+) -> None:
+    parts.server.script(Script(status_error=500))
+    turn = await open_turn(service, "Is shipping free?")
+
+    events = await events_of(service, turn)
+
+    assert kinds(events) == ["start", "sources", "error"]
+    error = events[-1]
+    assert isinstance(error, ErrorEvent)
+    assert error.code == "model_unavailable" and not error.partial
+    assert error.request_id == turn.request.request_id
+    assert "Scripted failure" not in error.error
+    _user, assistant = await stored(parts, turn)
+    assert assistant.id == error.message_id
+    assert assistant.status == "failed" and assistant.content == ""
+    assert assistant.error_code == "model_unavailable"
+
+
+async def test_a_model_silent_past_the_first_token_deadline_is_unavailable(
+    parts: Parts,
+) -> None:
+    parts.server.script(Script(tokens=["Too ", "late."], first_token_delay=5.0))
+    service = parts.service(first_token_timeout_seconds=0.3)
+    turn = await open_turn(service, "Is shipping free?")
+
+    events = await events_of(service, turn)
+
+    error = events[-1]
+    assert isinstance(error, ErrorEvent) and error.code == "model_unavailable"
+    assert tokens_of(events) == ""
+    assert (await stored(parts, turn))[-1].status == "failed"
+    # The pipeline let go of the upstream answer it stopped waiting for.
+    assert (await parts.server.wait_closed(timeout=1.0)).closed_by == "client"
+
+
+async def test_a_model_failing_mid_stream_ends_partial_and_stores_what_was_said_as_interrupted(
+    parts: Parts, service: ChatService
+) -> None:
+    parts.server.script(Script(tokens=["Orders ", "ship ", "within ", "two days."], fail_after=2))
+    turn = await open_turn(service, "When do orders ship?")
+
+    events = await events_of(service, turn)
+
+    assert kinds(events) == ["start", "sources", "token", "token", "error"]
+    error = events[-1]
+    assert isinstance(error, ErrorEvent)
+    assert error.code == "model_interrupted" and error.partial
+    _user, assistant = await stored(parts, turn)
+    assert assistant.status == "interrupted" and assistant.content == "Orders ship "
+    assert assistant.error_code == "model_interrupted"
+    assert assistant.sources and assistant.ttft_ms is not None
+
+
+async def test_the_consumer_closing_the_stream_early_stores_the_answer_as_interrupted(
+    parts: Parts, service: ChatService
+) -> None:
+    parts.server.script(Script(tokens=[f"word{i} " for i in range(200)], token_gap=0.02))
+    turn = await open_turn(service, "When do orders ship?")
+    stream = service.stream(turn)
+    assert isinstance(stream, AsyncGenerator)  # typed as an iterator; it can be closed
+    seen: list[ChatEvent] = []
+
+    with anyio.fail_after(DEADLINE):
+        async for event in stream:
+            seen.append(event)
+            if isinstance(event, TokenEvent):
+                break
+    await stream.aclose()  # what the SSE response does when the client goes away
+
+    _user, assistant = await stored(parts, turn)
+    assert assistant.status == "interrupted"
+    assert assistant.content == tokens_of(seen) == "word0 "
+    assert assistant.error_code == "client_disconnected"
+    record = await parts.server.wait_closed(timeout=1.0)
+    assert record.closed_by == "client" and record.tokens_sent < 200
+
+
+async def test_the_models_own_caps_limit_the_passages_in_the_prompt_and_max_tokens_upstream(
+    parts: Parts, service: ChatService
+) -> None:
+    question = "How do I return an item for a refund?"
+    parts.server.script(Script(tokens=["Within 30 days [1]."]))
+
+    # Without caps: both returns passages, and the deployment's default answer length.
+    await events_of(service, await open_turn(service, question))
+    assert parts.server.requests[-1].body["max_tokens"] == ChatSettings().default_max_tokens
+    assert "[1] Returns" in prompt_sent(parts) and "[2] Returns" in prompt_sent(parts)
+
+    parts.openai.max_passages = 1
+    parts.openai.max_answer_tokens = 48
+    turn = await open_turn(service, question, session_id="visitor-session-2")
+    events = await events_of(service, turn)
+
+    assert parts.server.requests[-1].body["max_tokens"] == 48
+    assert "[1] Returns" in prompt_sent(parts) and "[2]" not in prompt_sent(parts)
+    sources = events[1]
+    assert isinstance(sources, SourcesEvent) and len(sources.sources) == 1
+    assert sources.context_quality["chunks_used"] == 1
+    assert len((await stored(parts, turn))[-1].sources) == 1
+
+
+async def test_the_sessions_history_reaches_the_prompt_of_the_next_turn(
+    parts: Parts, service: ChatService
+) -> None:
+    parts.server.enqueue(Script(tokens=["It opens ", "at 9 am [1]."]), Script(tokens=["Yes [1]."]))
+    first = await open_turn(service, "When does the Berlin store open?")
+    await events_of(service, first)
+
+    second = await open_turn(service, "Is shipping free over 50 euros?")
+    await events_of(service, second)
+
+    assert second.conversation.id == first.conversation.id
+    messages = parts.server.requests[-1].body["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[1]["content"] == "When does the Berlin store open?"
+    assert messages[2]["content"] == "It opens at 9 am [1]."
+    assert messages[3]["content"].endswith("Question: Is shipping free over 50 euros?")
+    # The first request had no history: the system prompt and the question with sources.
+    assert [m["role"] for m in parts.server.requests[0].body["messages"]] == ["system", "user"]
