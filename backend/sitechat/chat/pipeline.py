@@ -20,7 +20,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,7 +231,9 @@ class ChatService:
         assert isinstance(last, CompleteEvent | ErrorEvent)
         return last
 
-    async def _generate(self, turn: ChatTurn, progress: _Progress) -> AsyncIterator[ChatEvent]:
+    async def _generate(
+        self, turn: ChatTurn, progress: _Progress
+    ) -> AsyncGenerator[ChatEvent, None]:
         config = turn.config
         message = turn.user_message.content
         model = self.models.get(config.provider)
