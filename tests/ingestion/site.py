@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+
+from tests.support.threaded_server import ThreadedServer
 
 
 @dataclass
@@ -32,7 +33,7 @@ class Hit:
     user_agent: str
 
 
-class Site:
+class Site(ThreadedServer):
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.pages: dict[str, Page] = {}
         self.hits: list[Hit] = []
@@ -63,7 +64,7 @@ class Site:
     def paths(self) -> list[str]:
         return [hit.path for hit in self.hits]
 
-    def __enter__(self) -> Site:
+    def start(self) -> None:
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -100,14 +101,8 @@ class Site:
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
         assert self._server is not None and self._thread is not None
         self._server.shutdown()
         self._server.server_close()

@@ -36,7 +36,6 @@ from sitechat.llm.base import (
 )
 from sitechat.llm.extractive import ExtractiveModel
 from sitechat.llm.local_model import LocalLlamaModel
-from sitechat.llm.openai_model import OpenAIChatModel
 from sitechat.tokens import count_tokens
 from tests.support.scripted_openai import Script, ScriptedOpenAI
 
@@ -108,13 +107,7 @@ def build(kind: str, request: pytest.FixtureRequest) -> ChatModel:
     if kind == "openai":
         server: ScriptedOpenAI = request.getfixturevalue("scripted_openai")
         server.script(ANSWER)
-        return OpenAIChatModel(
-            api_key="sk-test",
-            base_url=server.base_url,
-            model="gpt-test",
-            timeout=10.0,
-            context_window=16_000,
-        )
+        return server.chat_model(timeout=10.0)
     if kind == "local":
         return LocalLlamaModel(
             model_path=None, context_window=2048, max_concurrency=1, threads=None

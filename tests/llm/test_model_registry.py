@@ -76,13 +76,7 @@ def test_unknown_provider_is_invalid_input() -> None:
 
 async def test_an_injected_model_is_used_and_left_open(scripted_openai: ScriptedOpenAI) -> None:
     scripted_openai.script(Script(tokens=["in", "jected"]))
-    injected = OpenAIChatModel(
-        api_key="sk-test",
-        base_url=scripted_openai.base_url,
-        model="m",
-        timeout=5,
-        context_window=1000,
-    )
+    injected = scripted_openai.chat_model()
     registry = ModelRegistry(make_settings(), overrides={"openai": injected})
 
     assert registry.get("openai") is injected

@@ -27,19 +27,9 @@ REQUEST = GenerationRequest(
 TOKENS = ["The", " office", " opens", " at", " 9", " am", "."]
 
 
-def make_model(server: ScriptedOpenAI, *, timeout: float = 5.0) -> OpenAIChatModel:
-    return OpenAIChatModel(
-        api_key="sk-test",
-        base_url=server.base_url,
-        model="gpt-test",
-        timeout=timeout,
-        context_window=16_000,
-    )
-
-
 @pytest.fixture
 async def model(scripted_openai: ScriptedOpenAI) -> AsyncIterator[OpenAIChatModel]:
-    m = make_model(scripted_openai)
+    m = scripted_openai.chat_model()
     yield m
     await m.aclose()
 
@@ -215,7 +205,7 @@ async def test_stalled_stream_fails_as_interrupted_after_the_read_timeout(
     scripted_openai: ScriptedOpenAI,
 ) -> None:
     scripted_openai.script(Script(tokens=TOKENS, stall_after=2))
-    model = make_model(scripted_openai, timeout=0.3)
+    model = scripted_openai.chat_model(timeout=0.3)
     texts: list[str] = []
     try:
         with pytest.raises(ModelInterrupted), anyio.fail_after(10):
@@ -230,42 +220,35 @@ async def test_stalled_stream_fails_as_interrupted_after_the_read_timeout(
     assert record.closed_by == "client"
 
 
-async def test_aclose_of_the_stream_closes_the_upstream_connection_within_a_second(
-    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
+@pytest.mark.parametrize("how", ["aclose", "cancel"])
+async def test_leaving_the_stream_closes_the_upstream_connection_within_a_second(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI, how: str
 ) -> None:
+    """``aclose()`` of the stream, or cancelling the task that consumes it."""
     many = [f" t{i}" for i in range(200)]
     scripted_openai.script(Script(tokens=many, token_gap=0.02))
-    stream = model.stream(REQUEST)
-    try:
+    if how == "aclose":
+        stream = model.stream(REQUEST)
+        try:
+            with anyio.fail_after(5):
+                await anext(stream)
+        finally:
+            await stream.aclose()
+    else:
+        got_first = asyncio.Event()
+
+        async def consume() -> None:
+            async for _item in model.stream(REQUEST):
+                got_first.set()
+
+        task = asyncio.create_task(consume())
         with anyio.fail_after(5):
-            await anext(stream)
-    finally:
-        await stream.aclose()
+            await got_first.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
     # Explicitly asked for: the server must see the client leave within 1 s.
-    record = await scripted_openai.wait_closed(timeout=1.0)
-    assert record.closed_by == "client"
-    assert record.tokens_sent < len(many)
-
-
-async def test_cancelling_the_consumer_closes_the_upstream_connection_within_a_second(
-    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI
-) -> None:
-    many = [f" t{i}" for i in range(200)]
-    scripted_openai.script(Script(tokens=many, token_gap=0.02))
-    got_first = asyncio.Event()
-
-    async def consume() -> None:
-        async for _item in model.stream(REQUEST):
-            got_first.set()
-
-    task = asyncio.create_task(consume())
-    with anyio.fail_after(5):
-        await got_first.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-
     record = await scripted_openai.wait_closed(timeout=1.0)
     assert record.closed_by == "client"
     assert record.tokens_sent < len(many)
@@ -293,7 +276,7 @@ async def test_a_cancel_scope_deadline_closes_the_upstream_connection_within_a_s
 async def test_closed_model_reports_unavailable_without_calling_the_server(
     scripted_openai: ScriptedOpenAI,
 ) -> None:
-    model = make_model(scripted_openai)
+    model = scripted_openai.chat_model()
     await model.aclose()
 
     with pytest.raises(ModelUnavailable):

@@ -7,6 +7,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from qdrant_client import AsyncQdrantClient
 from sitechat.ingestion.chunking import chunk_document
 from sitechat.ingestion.loaders import load_text
 from sitechat.retrieval.base import Chunk, VectorStore
-from sitechat.retrieval.dense import MiniLMEmbedder
+from sitechat.retrieval.dense import DenseEncoder, MiniLMEmbedder
 from sitechat.retrieval.edge_store import EdgeVectorStore
 from sitechat.retrieval.server_store import QdrantServerStore
 
@@ -81,8 +82,25 @@ def corpus(chatbot_id: str) -> list[Chunk]:
     ]
 
 
-def new_server_store() -> QdrantServerStore:
-    return QdrantServerStore(AsyncQdrantClient(":memory:"), "test")
+def new_store(kind: str, shard_dir: Path, dense: DenseEncoder | None = None) -> VectorStore:
+    """A Qdrant Edge shard in ``shard_dir`` for an ``edge...`` kind, else the Qdrant client's
+    local mode."""
+    if kind.startswith("edge"):
+        return EdgeVectorStore(shard_dir, dense=dense)
+    return QdrantServerStore(AsyncQdrantClient(":memory:"), "test", dense=dense)
+
+
+@asynccontextmanager
+async def started(vector_store: VectorStore) -> AsyncIterator[VectorStore]:
+    """``vector_store`` started, and closed again at the end of the block."""
+    with warnings.catch_warnings():
+        # Local mode says payload indexes have no effect there; a real server uses them.
+        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+        await vector_store.start()
+    try:
+        yield vector_store
+    finally:
+        await vector_store.close()
 
 
 @pytest.fixture
@@ -103,16 +121,8 @@ def shard_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture(params=["edge", "server"])
 async def store(request: pytest.FixtureRequest, shard_dir: Path) -> AsyncIterator[VectorStore]:
     """A started store, empty: a Qdrant Edge shard, or the Qdrant client's local mode."""
-    if request.param == "edge":
-        vector_store: VectorStore = EdgeVectorStore(shard_dir)
-    else:
-        vector_store = new_server_store()
-    with warnings.catch_warnings():
-        # Local mode says payload indexes have no effect there; a real server uses them.
-        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-        await vector_store.start()
-    yield vector_store
-    await vector_store.close()
+    async with started(new_store(request.param, shard_dir)) as vector_store:
+        yield vector_store
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -170,15 +180,9 @@ async def hybrid_store(
     request: pytest.FixtureRequest, shard_dir: Path, minilm: MemoEncoder
 ) -> AsyncIterator[VectorStore]:
     """A started, empty store with BM25 and dense vectors: hybrid search."""
-    if request.param == "edge":
-        vector_store: VectorStore = EdgeVectorStore(shard_dir.parent / "hybrid", dense=minilm)
-    else:
-        vector_store = QdrantServerStore(AsyncQdrantClient(":memory:"), "test", dense=minilm)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-        await vector_store.start()
-    yield vector_store
-    await vector_store.close()
+    path = shard_dir.parent / "hybrid"
+    async with started(new_store(request.param, path, dense=minilm)) as vector_store:
+        yield vector_store
 
 
 @pytest.fixture(
@@ -193,12 +197,5 @@ async def any_store(request: pytest.FixtureRequest, shard_dir: Path) -> AsyncIte
     """Every adapter in every search mode: for the tenant-isolation attacks."""
     kind: str = request.param
     dense = request.getfixturevalue("minilm") if kind.endswith("hybrid") else None
-    if kind.startswith("edge"):
-        vector_store: VectorStore = EdgeVectorStore(shard_dir, dense=dense)
-    else:
-        vector_store = QdrantServerStore(AsyncQdrantClient(":memory:"), "test", dense=dense)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Payload indexes have no effect")
-        await vector_store.start()
-    yield vector_store
-    await vector_store.close()
+    async with started(new_store(kind, shard_dir, dense=dense)) as vector_store:
+        yield vector_store

@@ -12,7 +12,7 @@ from sitechat.errors import VectorStoreError
 from sitechat.retrieval.edge_store import EdgeVectorStore
 from sitechat.retrieval.hybrid import LAYOUT_MISMATCH
 
-from .conftest import corpus, make_chunk
+from .conftest import corpus, make_chunk, started
 
 
 async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
@@ -25,16 +25,12 @@ async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
     before = await first.search("bot", "widget snippet", 5)
     await first.close()
 
-    second = EdgeVectorStore(path)
-    await second.start()
-    try:
+    async with started(EdgeVectorStore(path)) as second:
         assert await second.count("bot") == sum(1 for c in chunks if c.document_id != "pricing")
         after = await second.search("bot", "widget snippet", 5)
         assert [(h.chunk, round(h.score, 4)) for h in after] == [
             (h.chunk, round(h.score, 4)) for h in before
         ]
-    finally:
-        await second.close()
 
 
 async def test_start_creates_the_tenant_and_document_indexes(tmp_path: Path) -> None:
@@ -55,9 +51,7 @@ async def test_start_creates_the_tenant_and_document_indexes(tmp_path: Path) -> 
 
 async def test_a_second_store_on_the_same_path_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "qdrant"
-    owner = EdgeVectorStore(path)
-    await owner.start()
-    try:
+    async with started(EdgeVectorStore(path)) as owner:
         intruder = EdgeVectorStore(path)
         with pytest.raises(VectorStoreError) as caught:
             await intruder.start()
@@ -65,8 +59,6 @@ async def test_a_second_store_on_the_same_path_is_refused(tmp_path: Path) -> Non
         assert await intruder.ping() is False
         await owner.upsert([make_chunk("bot", "doc", 0, "still works")])
         assert await owner.count("bot") == 1
-    finally:
-        await owner.close()
 
 
 async def test_a_shard_with_another_layout_is_refused(tmp_path: Path) -> None:
@@ -117,9 +109,7 @@ async def test_a_closed_store_can_be_started_again(tmp_path: Path) -> None:
 
 
 async def test_concurrent_writes_and_reads_all_land(tmp_path: Path) -> None:
-    store = EdgeVectorStore(tmp_path / "qdrant")
-    await store.start()
-    try:
+    async with started(EdgeVectorStore(tmp_path / "qdrant")) as store:
 
         async def write(n: int) -> None:
             chunks = [make_chunk("bot", f"doc-{n}", i, f"fact {n} {i} widget") for i in range(20)]
@@ -135,14 +125,10 @@ async def test_concurrent_writes_and_reads_all_land(tmp_path: Path) -> None:
                 tg.start_soon(write, n)
                 tg.start_soon(read)
         assert await store.count("bot") == 200
-    finally:
-        await store.close()
 
 
 async def test_a_cancelled_upsert_leaves_the_store_usable(tmp_path: Path) -> None:
-    store = EdgeVectorStore(tmp_path / "qdrant")
-    await store.start()
-    try:
+    async with started(EdgeVectorStore(tmp_path / "qdrant")) as store:
         chunks = [make_chunk("bot", "doc", i, f"widget fact {i}") for i in range(2000)]
         with anyio.move_on_after(0.001):
             await store.upsert(chunks)
@@ -150,5 +136,3 @@ async def test_a_cancelled_upsert_leaves_the_store_usable(tmp_path: Path) -> Non
         assert await store.count("bot") in (0, 2000)
         await store.upsert([make_chunk("bot", "other", 0, "after the cancel")])
         assert await store.search("bot", "cancel", 1)
-    finally:
-        await store.close()

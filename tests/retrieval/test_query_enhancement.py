@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from sitechat.chat.events import CompleteEvent, TokenEvent
-from sitechat.chat.pipeline import ChatRequest
 from sitechat.chat.query import QueryEnhancer, may_depend_on_history
+from sitechat.chat.turn import ChatRequest
 from sitechat.config import Settings
 from sitechat.domain import ChatbotConfig
 from sitechat.llm.openai_model import OpenAIChatModel
@@ -35,13 +35,7 @@ HISTORY = [
 
 @pytest.fixture
 async def model(scripted_openai: ScriptedOpenAI) -> AsyncIterator[OpenAIChatModel]:
-    chat_model = OpenAIChatModel(
-        api_key="test-key",
-        base_url=scripted_openai.base_url,
-        model="scripted-model",
-        timeout=10.0,
-        context_window=16_000,
-    )
+    chat_model = scripted_openai.chat_model(timeout=10.0)
     yield chat_model
     await chat_model.aclose()
 

@@ -106,14 +106,20 @@ BACKENDS = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend_url(request: pytest.FixtureRequest, sqlite_file: Path, postgres_fixture: str) -> str:
+    """The URL for the backend ``request.param`` names: an SQLite file, or the database of
+    the fixture ``postgres_fixture`` (through the pooler mode for ``postgres_pooler``)."""
     kind: str = request.param
     if kind == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'data' / 'sitechat.db'}"
+        return f"sqlite+aiosqlite:///{sqlite_file}"
     # Asked for lazily: an SQLite-only run (-m "not postgres") never touches PostgreSQL.
-    url: str = request.getfixturevalue("postgres_url")
+    url: str = request.getfixturevalue(postgres_fixture)
     return with_params(url, pgbouncer="true") if kind == "postgres_pooler" else url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return backend_url(request, tmp_path / "data" / "sitechat.db", "postgres_url")
 
 
 @pytest.fixture

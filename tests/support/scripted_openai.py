@@ -40,13 +40,14 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
 import anyio
 import uvicorn
 
+from sitechat.llm.openai_model import OpenAIChatModel
 from sitechat.tokens import count_tokens
+from tests.support.threaded_server import ThreadedServer
 
 ASGIMessage = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[ASGIMessage]]
@@ -140,7 +141,7 @@ class _DropAbortLogs(logging.Filter):
 _abort_filter = _DropAbortLogs()
 
 
-class ScriptedOpenAI:
+class ScriptedOpenAI(ThreadedServer):
     def __init__(self, *, model: str = "scripted-model", embedding_dimensions: int = 1536) -> None:
         self.model = model
         # The size of an embedding when the request does not ask for one (``dimensions``).
@@ -160,6 +161,18 @@ class ScriptedOpenAI:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def chat_model(
+        self, *, model: str = "gpt-test", timeout: float = 5.0, context_window: int = 16_000
+    ) -> OpenAIChatModel:
+        """sitechat's OpenAI model, talking to this server; the caller closes it."""
+        return OpenAIChatModel(
+            api_key="sk-test",
+            base_url=self.base_url,
+            model=model,
+            timeout=timeout,
+            context_window=context_window,
+        )
 
     def script(self, script: Script) -> None:
         """Answer every request with ``script`` from now on (queued scripts go first)."""
@@ -246,30 +259,6 @@ class ScriptedOpenAI:
             self._thread.join(10)
         self._server = None
         self._thread = None
-
-    def __enter__(self) -> ScriptedOpenAI:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> ScriptedOpenAI:
-        await anyio.to_thread.run_sync(self.start)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await anyio.to_thread.run_sync(self.stop)
 
     # --- the ASGI app --------------------------------------------------------------------
 

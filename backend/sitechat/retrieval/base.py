@@ -14,9 +14,12 @@ searched in the same query and fused the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from sitechat.errors import VectorStoreError
 
 ScoreKind = Literal["bm25", "rrf"]
 
@@ -80,3 +83,15 @@ class VectorStore(Protocol):
         """True when the store can serve queries (readiness)."""
 
     async def close(self) -> None: ...
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Any failure of a store's backend as ``VectorStoreError``, where it enters the adapter;
+    a ``VectorStoreError`` raised inside (a refused layout, an encoder) passes unchanged."""
+    try:
+        yield
+    except VectorStoreError:
+        raise
+    except Exception as exc:
+        raise VectorStoreError() from exc

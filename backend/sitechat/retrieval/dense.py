@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
@@ -71,17 +71,20 @@ class _QueryCache:
         self._size = size
         self._items: OrderedDict[str, list[float]] = OrderedDict()
 
-    def get(self, text: str) -> list[float] | None:
-        vector = self._items.get(text)
-        if vector is not None:
+    async def vector(
+        self, text: str, embed: Callable[[Sequence[str]], Awaitable[list[list[float]]]]
+    ) -> list[float]:
+        """The cached vector of ``text``, or the one ``embed([text])`` gives, then cached."""
+        cached = self._items.get(text)
+        if cached is not None:
             self._items.move_to_end(text)
-        return vector
-
-    def put(self, text: str, vector: list[float]) -> None:
+            return cached
+        [vector] = await embed([text])
         self._items[text] = vector
         self._items.move_to_end(text)
         while len(self._items) > self._size:
             self._items.popitem(last=False)
+        return vector
 
 
 class MiniLMEmbedder:
@@ -177,12 +180,7 @@ class MiniLMEmbedder:
             raise VectorStoreError(EMBEDDING_UNAVAILABLE) from exc
 
     async def embed_query(self, text: str) -> list[float]:
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        [vector] = await self.embed_documents([text])
-        self._cache.put(text, vector)
-        return vector
+        return await self._cache.vector(text, self.embed_documents)
 
     async def aclose(self) -> None:
         self._model = None
@@ -232,12 +230,7 @@ class OpenAIEmbedder:
         return vectors
 
     async def embed_query(self, text: str) -> list[float]:
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        [vector] = await self._embed([text])
-        self._cache.put(text, vector)
-        return vector
+        return await self._cache.vector(text, self.embed_documents)
 
     async def _embed(self, batch: list[str]) -> list[list[float]]:
         import openai

@@ -29,6 +29,7 @@ from qdrant_edge import (
     EdgeShard,
     EdgeSparseVectorParams,
     EdgeVectorParams,
+    Filter,
     Fusion,
     IdfParams,
     KeywordIndexParams,
@@ -44,34 +45,26 @@ from qdrant_edge import (
 )
 
 from sitechat.errors import VectorStoreError
-from sitechat.retrieval.base import Chunk, ScoredChunk, ScoreKind
+from sitechat.retrieval.base import Chunk, ScoredChunk, translated
 from sitechat.retrieval.dense import DenseEncoder
 from sitechat.retrieval.filters import (
     CHATBOT_KEY,
     DOCUMENT_KEY,
-    chunk_from_payload,
-    chunk_payload,
     edge_document_filter,
     edge_filter,
-    group_by_chatbot,
 )
 from sitechat.retrieval.hybrid import (
     RRF_K,
     QueryPlan,
-    candidate_limit,
-    cosine,
-    dense_text,
     dense_vector_name,
-    describe_layout,
-    in_rank_order,
-    layout_mismatch,
     plan_query,
+    require_layout,
 )
-from sitechat.retrieval.sparse import VECTOR_NAME, bm25_text, embed_document
+from sitechat.retrieval.points import PointData, built_points, ranked, upsert_batches
+from sitechat.retrieval.sparse import VECTOR_NAME
 
 T = TypeVar("T")
 
-UPSERT_BATCH = 256
 CONFIG_FILE = "edge_config.json"  # written by qdrant_edge itself when a shard is created
 
 
@@ -106,31 +99,19 @@ class EdgeVectorStore:
         stored: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
         vectors: dict[str, Any] = stored.get("vectors") or {}
         sparse: dict[str, Any] = stored.get("sparse_vectors") or {}
-        found_name = next(iter(vectors), None)
-        found_size = vectors[found_name].get("size") if found_name is not None else None
-        wanted_size = self._dense.dimensions if self._dense is not None else None
-        if (
-            len(vectors) > 1
-            or found_name != self._dense_name
-            or found_size != wanted_size
-            or VECTOR_NAME not in sparse
-        ):
-            raise layout_mismatch(
-                f"at {self._path}",
-                describe_layout(found_name, found_size),
-                describe_layout(self._dense_name, wanted_size),
-            )
+        require_layout(
+            f"at {self._path}",
+            {name: params.get("size") for name, params in vectors.items()},
+            self._dense,
+            bm25=VECTOR_NAME in sparse,
+        )
 
     async def start(self) -> None:
         async with self._write_lock:
             if self._shard is not None:
                 return
-            try:
+            with translated():
                 self._shard = await anyio.to_thread.run_sync(self._open)
-            except VectorStoreError:
-                raise
-            except Exception as exc:
-                raise VectorStoreError() from exc
 
     def _open(self) -> EdgeShard:
         self._path.mkdir(parents=True, exist_ok=True)
@@ -161,93 +142,42 @@ class EdgeVectorStore:
         return shard
 
     async def upsert(self, chunks: Sequence[Chunk]) -> None:
-        if not chunks:
-            return
-        by_chatbot = group_by_chatbot(chunks)
+        for chatbot_id, batch in upsert_batches(chunks):
+            # Vectors first, outside the write lock: the models are the slow part.
+            points = await built_points(batch, self._dense, self._point)
+            # Conditional upsert: an id already held by another chatbot's point is left
+            # alone instead of being taken over.
+            await self._update(
+                UpdateOperation.upsert_points(points, condition=edge_filter(chatbot_id))
+            )
 
-        for chatbot_id, items in by_chatbot.items():
-            tenant = edge_filter(chatbot_id)
-            for start in range(0, len(items), UPSERT_BATCH):
-                batch = items[start : start + UPSERT_BATCH]
-                # Dense vectors first, outside the write lock: the model is the slow part.
-                dense_vectors = await self._embed([chunk for _, chunk in batch])
-
-                def write(
-                    shard: EdgeShard,
-                    batch: list[tuple[str, Chunk]] = batch,
-                    dense_vectors: list[list[float]] | None = dense_vectors,
-                    tenant: Any = tenant,
-                ) -> None:
-                    points = [
-                        self._point(pid, chunk, dense_vectors[i] if dense_vectors else None)
-                        for i, (pid, chunk) in enumerate(batch)
-                    ]
-                    # Conditional upsert: an id already held by another chatbot's point is
-                    # left alone instead of being taken over.
-                    shard.update(UpdateOperation.upsert_points(points, condition=tenant))
-
-                await self._write(write)
-
-    async def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]] | None:
-        if self._dense is None:
-            return None
-        return await self._dense.embed_documents([dense_text(chunk) for chunk in chunks])
-
-    def _point(self, pid: str, chunk: Chunk, dense: list[float] | None) -> Point:
-        vector = embed_document(bm25_text(chunk.title, chunk.heading_path, chunk.text))
-        vectors: dict[str, Any] = {VECTOR_NAME: SparseVector(vector.indices, vector.values)}
-        if dense is not None and self._dense_name is not None:
-            vectors[self._dense_name] = dense
-        return Point(pid, vectors, chunk_payload(chunk))
+    def _point(self, data: PointData) -> Point:
+        vectors: dict[str, Any] = {
+            VECTOR_NAME: SparseVector(data.sparse.indices, data.sparse.values)
+        }
+        if data.dense is not None and self._dense_name is not None:
+            vectors[self._dense_name] = data.dense
+        return Point(data.id, vectors, data.payload)
 
     async def delete_document(self, chatbot_id: str, document_id: str) -> None:
         scope = edge_document_filter(chatbot_id, document_id)
-        await self._write(
-            lambda shard: shard.update(UpdateOperation.delete_points_by_filter(scope))
-        )
+        await self._update(UpdateOperation.delete_points_by_filter(scope))
 
     async def delete_chatbot(self, chatbot_id: str) -> None:
-        scope = edge_filter(chatbot_id)
-        await self._write(
-            lambda shard: shard.update(UpdateOperation.delete_points_by_filter(scope))
-        )
+        await self._update(UpdateOperation.delete_points_by_filter(edge_filter(chatbot_id)))
 
     async def search(
         self, chatbot_id: str, query: str, limit: int, *, variants: Sequence[str] = ()
     ) -> list[ScoredChunk]:
         tenant = edge_filter(chatbot_id)
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        plan = await plan_query(query, variants, self._dense)
+        plan = await plan_query(query, variants, limit, self._dense)
         if plan is None:
             return []  # only stopwords or symbols: nothing can match
-        request = self._request(plan, tenant, limit)
+        request = self._request(plan, tenant)
+        points = await self._read(lambda shard: shard.query(request))
+        return ranked(chatbot_id, plan, self._dense_name, points)
 
-        def run(shard: EdgeShard) -> list[Any]:
-            return list(shard.query(request))
-
-        points = await self._read(run)
-        kind: ScoreKind = "rrf" if plan.fused else "bm25"
-        main_dense = plan.main_dense
-        found = [
-            ScoredChunk(
-                chunk_from_payload(p.id, p.payload),
-                p.score,
-                score_kind=kind,
-                similarity=(
-                    cosine(main_dense, (p.vector or {}).get(self._dense_name))
-                    if main_dense is not None
-                    else None
-                ),
-            )
-            for p in points
-        ]
-        if any(hit.chunk.chatbot_id != chatbot_id for hit in found):
-            # The filter failed: fail closed rather than show another chatbot's text.
-            raise VectorStoreError() from RuntimeError("tenant filter returned a foreign chunk")
-        return in_rank_order(found)
-
-    def _request(self, plan: QueryPlan, tenant: Any, limit: int) -> QueryRequest:
+    def _request(self, plan: QueryPlan, tenant: Filter) -> QueryRequest:
         # IDF over this chatbot's chunks only: its scores do not move when another chatbot
         # adds documents, and reveal nothing about them.
         idf = SearchParams(idf=IdfParams(corpus=tenant))
@@ -257,17 +187,16 @@ class EdgeVectorStore:
         if not plan.fused:
             [sparse] = plan.sparse
             return QueryRequest(
-                limit=limit,
+                limit=plan.limit,
                 query=Query.Nearest(SparseVector(sparse.indices, sparse.values), using=VECTOR_NAME),
                 filter=tenant,
                 with_payload=True,
                 with_vector=with_vector,
                 params=idf,
             )
-        candidates = candidate_limit(limit)
         prefetches = [
             Prefetch(
-                limit=candidates,
+                limit=plan.candidates,
                 query=Query.Nearest(SparseVector(v.indices, v.values), using=VECTOR_NAME),
                 filter=tenant,
                 params=idf,
@@ -276,12 +205,14 @@ class EdgeVectorStore:
         ]
         prefetches += [
             Prefetch(
-                limit=candidates, query=Query.Nearest(v, using=self._dense_name), filter=tenant
+                limit=plan.candidates,
+                query=Query.Nearest(v, using=self._dense_name),
+                filter=tenant,
             )
             for v in plan.dense
         ]
         return QueryRequest(
-            limit=limit,
+            limit=plan.limit,
             prefetches=prefetches,
             # The stub types ``Fusion.Rrf`` apart from ``Fusion``; the engine accepts it.
             query=cast(Any, Fusion.Rrf(k=RRF_K)),
@@ -309,10 +240,8 @@ class EdgeVectorStore:
             shard, self._shard = self._shard, None
             if shard is None:
                 return
-            try:
+            with translated():
                 await anyio.to_thread.run_sync(_flush_and_close, shard)
-            except Exception as exc:
-                raise VectorStoreError() from exc
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -323,24 +252,20 @@ class EdgeVectorStore:
 
     async def _read(self, call: Callable[[EdgeShard], T]) -> T:
         shard = self._require()
-        try:
+        with translated():
             return await anyio.to_thread.run_sync(call, shard)
-        except Exception as exc:
-            raise VectorStoreError() from exc
 
-    async def _write(self, call: Callable[[EdgeShard], object]) -> None:
+    async def _update(self, operation: UpdateOperation) -> None:
         async with self._write_lock:
             shard = self._require()
 
             def run() -> None:
-                call(shard)
+                shard.update(operation)
                 shard.flush()
 
-            try:
-                # Not abandoned on cancellation: the lock is held until the write finished.
+            # Not abandoned on cancellation: the lock is held until the write finished.
+            with translated():
                 await anyio.to_thread.run_sync(run)
-            except Exception as exc:
-                raise VectorStoreError() from exc
 
 
 def _flush_and_close(shard: EdgeShard) -> None:

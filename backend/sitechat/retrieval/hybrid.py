@@ -2,7 +2,7 @@
 
 A search turns the question (and its variants) into one ``QueryPlan``: a BM25 sparse vector
 per phrasing and, when a dense encoder is configured, a dense vector per phrasing. Each
-vector becomes one *prefetch* (its best ``candidate_limit`` chunks of the chatbot), and
+vector becomes one *prefetch* (its best ``QueryPlan.candidates`` chunks of the chatbot), and
 Qdrant fuses the candidate lists with reciprocal rank fusion in the same request::
 
     score(chunk) = sum over lists of 1 / (RRF_K + rank of the chunk in that list)
@@ -14,7 +14,7 @@ one list only (BM25 alone, no variants) no fusion is needed and the score stays 
 
 The layout (which vectors an index holds) is fixed when the index is created. Opening an
 index with another layout fails with ``VectorStoreError`` and an operator-readable reason
-(``layout_mismatch``), never with silently wrong or missing results.
+(``require_layout``), never with silently wrong or missing results.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sitechat.errors import VectorStoreError
@@ -45,11 +45,6 @@ def dense_vector_name(model_id: str) -> str:
     """The named vector a model's embeddings live in: a new model means a new name."""
     slug = re.sub(r"[^a-z0-9]+", "-", model_id.lower()).strip("-")
     return f"{DENSE_PREFIX}{slug}"[:64]
-
-
-def candidate_limit(limit: int) -> int:
-    """How many candidates each prefetch brings to the fusion."""
-    return max(MIN_CANDIDATES, min(MAX_CANDIDATES, limit * 4))
 
 
 def dense_text(chunk: Chunk) -> str:
@@ -78,10 +73,16 @@ def cosine(unit_query: Sequence[float], vector: Sequence[float] | None) -> float
 class QueryPlan:
     sparse: tuple[SparseEmbedding, ...]  # one per phrasing with searchable terms
     dense: tuple[list[float], ...]  # one per phrasing, unit length; empty without a model
+    limit: int  # how many chunks the search returns
 
     @property
     def fused(self) -> bool:
         return len(self.sparse) + len(self.dense) > 1
+
+    @property
+    def candidates(self) -> int:
+        """How many candidates each prefetch brings to the fusion."""
+        return max(MIN_CANDIDATES, min(MAX_CANDIDATES, self.limit * 4))
 
     @property
     def main_dense(self) -> list[float] | None:
@@ -89,13 +90,15 @@ class QueryPlan:
 
 
 async def plan_query(
-    query: str, variants: Sequence[str], dense: DenseEncoder | None
+    query: str, variants: Sequence[str], limit: int, dense: DenseEncoder | None
 ) -> QueryPlan | None:
     """The vectors to search with; ``None`` when the question has no searchable terms.
 
     A question made only of stopwords or symbols finds nothing even with a dense model: its
     nearest neighbours would be whatever happens to be closest, not an answer.
     """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
     main = embed_query(query)
     if not main.indices:
         return None
@@ -112,7 +115,7 @@ async def plan_query(
     if dense is not None:
         for phrasing in phrasings:
             dense_vectors.append(normalized(await dense.embed_query(phrasing)))
-    return QueryPlan(tuple(sparse), tuple(dense_vectors))
+    return QueryPlan(tuple(sparse), tuple(dense_vectors), limit)
 
 
 LAYOUT_MISMATCH = (
@@ -137,6 +140,26 @@ def layout_mismatch(where: str, found: str, wanted: str) -> VectorStoreError:
     error = VectorStoreError(LAYOUT_MISMATCH)
     error.__cause__ = RuntimeError(detail)
     return error
+
+
+def require_layout(
+    where: str, found: Mapping[str, int | None], dense: DenseEncoder | None, *, bm25: bool = True
+) -> None:
+    """Refuse an index whose vectors differ from what a store with ``dense`` would create.
+
+    ``found`` maps each dense vector the index holds to its size; ``bm25`` says whether it
+    holds the BM25 vector.
+    """
+    found_name = next(iter(found), None)
+    found_size = found[found_name] if found_name is not None else None
+    wanted_name = dense_vector_name(dense.model_id) if dense is not None else None
+    wanted_size = dense.dimensions if dense is not None else None
+    if len(found) > 1 or found_name != wanted_name or found_size != wanted_size or not bm25:
+        raise layout_mismatch(
+            where,
+            describe_layout(found_name, found_size),
+            describe_layout(wanted_name, wanted_size),
+        )
 
 
 def describe_layout(dense_name: str | None, dimensions: int | None) -> str:

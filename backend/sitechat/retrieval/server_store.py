@@ -18,20 +18,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-import anyio
 from qdrant_client import AsyncQdrantClient, models
 
-from sitechat.errors import VectorStoreError
-from sitechat.retrieval.base import Chunk, ScoredChunk, ScoreKind
+from sitechat.retrieval.base import Chunk, ScoredChunk, translated
 from sitechat.retrieval.dense import DenseEncoder
 from sitechat.retrieval.filters import (
     CHATBOT_KEY,
     DOCUMENT_KEY,
-    chunk_from_payload,
-    chunk_payload,
-    group_by_chatbot,
     require_id,
     server_document_filter,
     server_filter,
@@ -39,20 +34,15 @@ from sitechat.retrieval.filters import (
 from sitechat.retrieval.hybrid import (
     RRF_K,
     QueryPlan,
-    candidate_limit,
-    cosine,
-    dense_text,
     dense_vector_name,
-    describe_layout,
-    in_rank_order,
-    layout_mismatch,
     plan_query,
+    require_layout,
 )
-from sitechat.retrieval.sparse import VECTOR_NAME, bm25_text, embed_document
+from sitechat.retrieval.points import PointData, built_points, ranked, upsert_batches
+from sitechat.retrieval.sparse import VECTOR_NAME
 
 logger = logging.getLogger(__name__)
 
-UPSERT_BATCH = 256
 # IDF over a corpus filter (``SearchParams.idf``) arrived with Qdrant 1.20, together with
 # the qdrant-client 1.20 models this adapter is written against.
 MIN_SERVER_VERSION = (1, 20)
@@ -98,7 +88,7 @@ class QdrantServerStore:
 
     async def start(self) -> None:
         """Create the collection and its indexes when missing; check them when present."""
-        try:
+        with translated():
             await self._check_version()
             if not await self._client.collection_exists(self._collection):
                 await self._create_collection()
@@ -115,24 +105,16 @@ class QdrantServerStore:
                     await self._client.create_payload_index(
                         self._collection, key, field_schema=schema, wait=True
                     )
-        except VectorStoreError:
-            raise
-        except Exception as exc:
-            raise VectorStoreError() from exc
 
     def _check_dense_layout(self, vectors: Any) -> None:
         found: dict[str, Any] = vectors if isinstance(vectors, dict) else {}
         if vectors is not None and not isinstance(vectors, dict):
             found = {"": vectors}  # a single unnamed vector: never one sitechat made
-        found_name = next(iter(found), None)
-        found_size = found[found_name].size if found_name is not None else None
-        wanted_size = self._dense.dimensions if self._dense is not None else None
-        if len(found) > 1 or found_name != self._dense_name or found_size != wanted_size:
-            raise layout_mismatch(
-                f"in collection {self._collection!r}",
-                describe_layout(found_name, found_size),
-                describe_layout(self._dense_name, wanted_size),
-            )
+        require_layout(
+            f"in collection {self._collection!r}",
+            {name: params.size for name, params in found.items()},
+            self._dense,
+        )
 
     async def _check_version(self) -> None:
         version = (await self._client.info()).version
@@ -170,33 +152,21 @@ class QdrantServerStore:
             logger.info("collection %s was created concurrently", self._collection)
 
     async def upsert(self, chunks: Sequence[Chunk]) -> None:
-        if not chunks:
-            return
-        by_chatbot = group_by_chatbot(chunks)
-        try:
-            for chatbot_id, items in by_chatbot.items():
-                tenant = server_filter(chatbot_id)
-                for start in range(0, len(items), UPSERT_BATCH):
-                    batch = items[start : start + UPSERT_BATCH]
-                    dense_vectors = await self._embed([chunk for _, chunk in batch])
-                    # Embedding a batch is CPU work: off the event loop.
-                    points = await anyio.to_thread.run_sync(
-                        _points, batch, self._dense_name, dense_vectors
-                    )
-                    # Conditional upsert: an id already held by another chatbot's point is
-                    # left alone instead of being taken over.
-                    await self._client.upsert(
-                        self._collection, points, wait=True, update_filter=tenant
-                    )
-        except VectorStoreError:
-            raise
-        except Exception as exc:
-            raise VectorStoreError() from exc
+        for chatbot_id, batch in upsert_batches(chunks):
+            points = await built_points(batch, self._dense, self._point)
+            tenant = server_filter(chatbot_id)
+            # Conditional upsert: an id already held by another chatbot's point is left
+            # alone instead of being taken over.
+            with translated():
+                await self._client.upsert(self._collection, points, wait=True, update_filter=tenant)
 
-    async def _embed(self, chunks: Sequence[Chunk]) -> list[list[float]] | None:
-        if self._dense is None:
-            return None
-        return await self._dense.embed_documents([dense_text(chunk) for chunk in chunks])
+    def _point(self, data: PointData) -> models.PointStruct:
+        vectors: dict[str, Any] = {
+            VECTOR_NAME: models.SparseVector(indices=data.sparse.indices, values=data.sparse.values)
+        }
+        if data.dense is not None and self._dense_name is not None:
+            vectors[self._dense_name] = data.dense
+        return models.PointStruct(id=data.id, vector=vectors, payload=data.payload)
 
     async def delete_document(self, chatbot_id: str, document_id: str) -> None:
         await self._delete(server_document_filter(chatbot_id, document_id))
@@ -205,53 +175,25 @@ class QdrantServerStore:
         await self._delete(server_filter(chatbot_id))
 
     async def _delete(self, scope: models.Filter) -> None:
-        try:
+        with translated():
             await self._client.delete(
                 self._collection, points_selector=models.FilterSelector(filter=scope), wait=True
             )
-        except Exception as exc:
-            raise VectorStoreError() from exc
 
     async def search(
         self, chatbot_id: str, query: str, limit: int, *, variants: Sequence[str] = ()
     ) -> list[ScoredChunk]:
         tenant = server_filter(chatbot_id)
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
         # Embedding a query for BM25 takes ~0.1 ms even at the 4000-character message limit:
         # cheaper than the hop to a worker thread, so it stays on the event loop.
-        plan = await plan_query(query, variants, self._dense)
+        plan = await plan_query(query, variants, limit, self._dense)
         if plan is None:
             return []  # only stopwords or symbols: nothing can match
-        try:
-            response = await self._query(plan, tenant, limit)
-        except Exception as exc:
-            raise VectorStoreError() from exc
-        kind: ScoreKind = "rrf" if plan.fused else "bm25"
-        main_dense = plan.main_dense
-        found = []
-        for p in response.points:
-            similarity = None
-            if main_dense is not None and isinstance(p.vector, dict) and self._dense_name:
-                stored = p.vector.get(self._dense_name)
-                if isinstance(stored, list) and all(isinstance(x, float) for x in stored):
-                    similarity = cosine(main_dense, cast(list[float], stored))
-            found.append(
-                ScoredChunk(
-                    chunk_from_payload(p.id, p.payload),
-                    p.score,
-                    score_kind=kind,
-                    similarity=similarity,
-                )
-            )
-        if any(hit.chunk.chatbot_id != chatbot_id for hit in found):
-            # The filter failed: fail closed rather than show another chatbot's text.
-            raise VectorStoreError() from RuntimeError("tenant filter returned a foreign chunk")
-        return in_rank_order(found)
+        with translated():
+            response = await self._query(plan, tenant)
+        return ranked(chatbot_id, plan, self._dense_name, response.points)
 
-    async def _query(
-        self, plan: QueryPlan, tenant: models.Filter, limit: int
-    ) -> models.QueryResponse:
+    async def _query(self, plan: QueryPlan, tenant: models.Filter) -> models.QueryResponse:
         # IDF over this chatbot's chunks only: its scores do not move when another chatbot
         # adds documents, and reveal nothing about them.
         idf = models.SearchParams(idf=models.IdfCorpusParams(corpus=tenant))
@@ -266,23 +208,22 @@ class QdrantServerStore:
                 using=VECTOR_NAME,
                 query_filter=tenant,
                 search_params=idf,
-                limit=limit,
+                limit=plan.limit,
                 with_payload=True,
                 with_vectors=with_vectors,
             )
-        candidates = candidate_limit(limit)
         prefetch = [
             models.Prefetch(
                 query=models.SparseVector(indices=v.indices, values=v.values),
                 using=VECTOR_NAME,
                 filter=tenant,
                 params=idf,
-                limit=candidates,
+                limit=plan.candidates,
             )
             for v in plan.sparse
         ]
         prefetch += [
-            models.Prefetch(query=v, using=self._dense_name, filter=tenant, limit=candidates)
+            models.Prefetch(query=v, using=self._dense_name, filter=tenant, limit=plan.candidates)
             for v in plan.dense
         ]
         return await self._client.query_points(
@@ -290,17 +231,15 @@ class QdrantServerStore:
             prefetch=prefetch,
             query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
             query_filter=tenant,
-            limit=limit,
+            limit=plan.limit,
             with_payload=True,
             with_vectors=with_vectors,
         )
 
     async def count(self, chatbot_id: str) -> int:
         tenant = server_filter(chatbot_id)
-        try:
+        with translated():
             result = await self._client.count(self._collection, count_filter=tenant, exact=True)
-        except Exception as exc:
-            raise VectorStoreError() from exc
         return result.count
 
     async def ping(self) -> bool:
@@ -310,24 +249,5 @@ class QdrantServerStore:
             return False
 
     async def close(self) -> None:
-        try:
+        with translated():
             await self._client.close()
-        except Exception as exc:
-            raise VectorStoreError() from exc
-
-
-def _points(
-    items: Sequence[tuple[str, Chunk]],
-    dense_name: str | None,
-    dense_vectors: list[list[float]] | None,
-) -> list[models.PointStruct]:
-    points = []
-    for i, (pid, chunk) in enumerate(items):
-        vector = embed_document(bm25_text(chunk.title, chunk.heading_path, chunk.text))
-        vectors: dict[str, Any] = {
-            VECTOR_NAME: models.SparseVector(indices=vector.indices, values=vector.values)
-        }
-        if dense_name is not None and dense_vectors is not None:
-            vectors[dense_name] = dense_vectors[i]
-        points.append(models.PointStruct(id=pid, vector=vectors, payload=chunk_payload(chunk)))
-    return points
