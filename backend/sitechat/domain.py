@@ -84,6 +84,9 @@ class Conversation:
     session_id: str
     created_at: datetime
     updated_at: datetime
+    # The visitor (from the visitor token) whose session this is; None when the chatbot did
+    # not require tokens when it began. Only that visitor may read or extend it.
+    visitor_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

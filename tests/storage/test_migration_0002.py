@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from sitechat.storage import Database
 from sitechat.storage import migrate as migrate_module
-from tests.storage.conftest import with_params
+from tests.storage.conftest import backend_url
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -23,10 +23,7 @@ BACKENDS = [
 
 @pytest.fixture(params=BACKENDS)
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return with_params(url)
+    return backend_url(request, tmp_path / "old.db", "fresh_postgres_url")
 
 
 def upgrade_to(revision: str):  # type: ignore[no-untyped-def]

@@ -112,6 +112,18 @@ async def test_org_budgets_are_set_read_and_cleared(store: Store, database: Data
         await ledger.set_org_budget(org.id, -1)
 
 
+async def test_an_org_budget_past_bigint_is_invalid_input_not_an_overflow(
+    store: Store, database: Database
+) -> None:
+    """Issue 9, finding 4: a budget of 1e30 overflowed PostgreSQL's BIGINT (a 500)."""
+    org = await store.create_org("Acme")
+    ledger = UsageLedger(database)
+    with pytest.raises(InvalidInput):
+        await ledger.set_org_budget(org.id, 2**63)
+    await ledger.set_org_budget(org.id, 2**63 - 1)
+    assert await ledger.get_org_budget(org.id) == 2**63 - 1
+
+
 async def test_rejections_add_up_per_day_and_reason(
     database: Database, two_bots: tuple[str, str, str]
 ) -> None:

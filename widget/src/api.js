@@ -13,9 +13,12 @@ async function httpError(res) {
   return { status: res.status, body, retryAfter: res.headers.get('Retry-After') };
 }
 
-export function createClient(base, chatbotId, fetchFn = (url, init) => fetch(url, init)) {
+// `keep` ({get, set}) keeps the visitor token across page loads: sent with the next config
+// request, even expired, it keeps the visitor's id, and on a chatbot that requires tokens a
+// session can only be read back by the visitor it belongs to.
+export function createClient(base, chatbotId, fetchFn = (url, init) => fetch(url, init), keep = null) {
   const chatbotPath = base + '/api/public/chatbots/' + encodeURIComponent(chatbotId);
-  let token = '';
+  let token = (keep && keep.get()) || '';
   const headers = (extra) => Object.assign({}, extra, token ? { [HEADER_VISITOR]: token } : null);
 
   async function getJSON(url) {
@@ -30,6 +33,7 @@ export function createClient(base, chatbotId, fetchFn = (url, init) => fetch(url
     async config() {
       const config = await getJSON(chatbotPath + '/config');
       token = config && typeof config.visitor_token === 'string' ? config.visitor_token : '';
+      if (keep) keep.set(token);
       return config;
     },
 

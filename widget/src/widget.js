@@ -27,8 +27,12 @@ function storage() {
 export function createWidget(opts, emit) {
   const t = strings(opts.language);
   const store = storage();
-  const client = createClient(opts.api, opts.chatbotId);
   const sessionKey = 'sitechat:' + opts.chatbotId + ':session';
+  const tokenKey = 'sitechat:' + opts.chatbotId + ':visitor';
+  const client = createClient(opts.api, opts.chatbotId, undefined, {
+    get: () => store.get(tokenKey),
+    set: (token) => (token ? store.set(tokenKey, token) : store.remove(tokenKey)),
+  });
   const timers = new Set();
   let config = null;
   let ui = null; // the elements, once built

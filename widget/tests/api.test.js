@@ -63,6 +63,18 @@ test('the config comes from the chatbot path, without cookies; its visitor token
   assert.deepEqual(JSON.parse(calls[2].init.body), { message: 'hi', chatbot_id: 'shop bot', session_id: null });
 });
 
+test('the visitor token is kept across page loads: the next config request carries it', async () => {
+  const kept = { value: 'tok-old' };
+  const keep = { get: () => kept.value, set: (v) => { kept.value = v; } };
+  const { calls, fetchFn } = scriptedFetch(json({ visitor_token: 'tok-2' }), json({ name: 'no token' }));
+  const client = createClient('https://chat.example', 'demo', fetchFn, keep);
+  await client.config();
+  assert.deepEqual(calls[0].init.headers, { [HEADER_VISITOR]: 'tok-old' });
+  assert.equal(kept.value, 'tok-2');
+  await client.config();
+  assert.equal(kept.value, '');
+});
+
 test('a failed config refresh keeps the token there was; a config without one drops it', async () => {
   const { calls, fetchFn } = scriptedFetch(
     json({ visitor_token: 'tok-1' }),

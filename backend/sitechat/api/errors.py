@@ -3,8 +3,10 @@ shape (``sitechat.errors.error_body``) with the status and headers its class dec
 
 Starlette's own HTTP exceptions (an unknown path, a wrong method, a body too large) are
 translated into the same tree first, so a 413 answers ``payload_too_large`` whether the
-body-size middleware or a route refused it. Public clients never see exception text: a
-code, a safe message and the request id; the details go to the log.
+body-size middleware or a route refused it. A 405's ``Allow`` names every method the path
+takes: Starlette names only those of the first route it matched, which is one of several
+when routes share a path (``GET`` and ``DELETE`` of one resource). Public clients never see
+exception text: a code, a safe message and the request id; the details go to the log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Scope, Send
 
 from sitechat.errors import (
@@ -88,12 +91,32 @@ def validation_error(errors: list[dict[str, Any]]) -> tuple[SitechatError, list[
     return InvalidInput(f"Invalid {where}: {first['problem']}."), details
 
 
-def from_http_exception(exc: StarletteHTTPException) -> SitechatError:
-    """Starlette's routing and body errors, as members of the one tree."""
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method some route of the app takes at this request's path, for ``Allow``.
+
+    Each method is tried through the routes' own ``matches`` (FastAPI nests included
+    routers, so the routes are not one flat list to read ``methods`` from)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed) or None
+
+
+def from_http_exception(exc: StarletteHTTPException, *, allow: str | None = None) -> SitechatError:
+    """Starlette's routing and body errors, as members of the one tree. ``allow``: the
+    methods of the path (``allowed_methods``); else a 405 keeps Starlette's ``Allow``."""
     if exc.status_code == 404:
         return NotFound()
     if exc.status_code == 405:
-        return MethodNotAllowed(allow=(exc.headers or {}).get("Allow"))
+        return MethodNotAllowed(allow=allow or (exc.headers or {}).get("Allow"))
     if exc.status_code == 413:
         return PayloadTooLarge()
     error = SitechatError("The request failed.")
@@ -115,7 +138,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(request, from_http_exception(exc))
+        allow = allowed_methods(request) if exc.status_code == 405 else None
+        return error_response(request, from_http_exception(exc, allow=allow))
 
     @app.exception_handler(Exception)
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

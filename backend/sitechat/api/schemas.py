@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from sitechat.domain import CHATBOT_ID_PATTERN, SESSION_ID_PATTERN
 
@@ -77,10 +78,20 @@ class PublicChatbotConfig(BaseModel):
     )
 
 
+def _json_integer(value: object) -> object:
+    # A literal matches by equality, even in strict mode, so ``true`` and ``1.0`` would pass
+    # as 1. JSON Schema cannot refuse ``1.0`` either (it is an integer there); we do.
+    if type(value) is not int:
+        raise PydanticCustomError("literal_error", "Input should be 1 or -1 (an integer)")
+    return value
+
+
 class FeedbackBody(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    rating: Literal[1, -1] = Field(description="1: helpful; -1: not helpful.", examples=[1])
+    rating: Annotated[Literal[1, -1], BeforeValidator(_json_integer)] = Field(
+        description="1: helpful; -1: not helpful.", examples=[1]
+    )
     comment: str | None = Field(default=None, max_length=2000)
 
 

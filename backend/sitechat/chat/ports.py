@@ -39,8 +39,10 @@ class MessageLog(Protocol):
     """The conversation store, as far as a chat turn reads and writes it."""
 
     async def get_or_create_conversation(
-        self, chatbot_id: str, session_id: str
-    ) -> Conversation: ...
+        self, chatbot_id: str, session_id: str, *, visitor_id: str | None = None
+    ) -> Conversation:
+        """With ``visitor_id``: ``ConversationNotFound`` for another visitor's session."""
+        ...
 
     async def add_message(
         self,
@@ -78,6 +80,7 @@ class ChatSettings:
     history_messages: int = 10
     default_max_tokens: int = 400
     first_token_timeout_seconds: float = 60.0
+    log_visitor_text: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> ChatSettings:
@@ -87,4 +90,5 @@ class ChatSettings:
             history_messages=settings.history_messages,
             default_max_tokens=settings.default_max_tokens,
             first_token_timeout_seconds=settings.model_first_token_timeout_seconds,
+            log_visitor_text=settings.log_visitor_text,
         )

@@ -20,7 +20,6 @@ No HTTP here: the routes turn a ``GateRequest`` into an ``Admission`` or an erro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import anyio
 
@@ -63,6 +62,11 @@ class Admission:
     visitor: VisitorClaims | None = None
     slot: StreamSlot | None = None
 
+    @property
+    def visitor_id(self) -> str | None:
+        """The visitor the token names, when the chatbot requires one: sessions are theirs."""
+        return self.visitor.visitor_id if self.visitor is not None else None
+
     async def release(self) -> None:
         if self.slot is not None:
             await self.slot.release()
@@ -72,19 +76,16 @@ def _same_origin(origin: str, host: str | None) -> bool:
     """True when ``origin`` (normalised) is this server's own, as named by ``Host``.
 
     The scheme is not compared: behind a TLS-terminating proxy the app sees http while the
-    page is https. Outside a browser both headers are the caller's to choose anyway.
+    page is https. Outside a browser both headers are the caller's to choose anyway, so the
+    ``Host`` goes through the same checks as an ``Origin``: anything that is not a plain
+    host (zone ids, non-ASCII, user info, paths) is not this server.
     """
     if not host:
         return False
-    default = 443 if origin.startswith("https:") else 80
+    scheme = origin.split(":", 1)[0]
     try:
-        ours = urlsplit("//" + host.strip().lower())
-        theirs = urlsplit(origin)
-        return bool(ours.hostname) and (ours.hostname, ours.port or default) == (
-            theirs.hostname,
-            theirs.port or default,
-        )
-    except ValueError:
+        return normalize_origin(f"{scheme}://{host.strip()}") == origin
+    except InvalidOrigin:
         return False
 
 
@@ -139,7 +140,9 @@ class PublicGate:
         if not admission.policy.require_visitor_token:
             return admission, None, None
         token, claims = self.tokens.issue(
-            admission.config.id, admission.origin, visitor_id=self._returning_visitor(request)
+            admission.config.id,
+            admission.origin,
+            visitor_id=self._returning_visitor(request, admission.origin),
         )
         admission.visitor = claims
         return admission, token, claims.expires_at
@@ -149,6 +152,12 @@ class PublicGate:
         admission = await self._admit(request, token_required=True)
         await self._limit(admission, request, [[self._config_check(admission, request)]])
         return admission
+
+    async def allows_origin(self, chatbot_id: str, origin: str) -> bool:
+        """Whether ``chatbot_id`` lets pages on ``origin`` (normalised) use it: step 2 as
+        CORS sees it, deciding what a browser may read. Unknown chatbots allow nothing."""
+        config = await self.configs.get(chatbot_id)
+        return config is not None and policy_of(config, self.settings).allows_origin(origin)
 
     # --- the steps -----------------------------------------------------------------------
 
@@ -176,16 +185,16 @@ class PublicGate:
                 raise
         return admission
 
-    def _returning_visitor(self, request: GateRequest) -> str | None:
+    def _returning_visitor(self, request: GateRequest, origin: str) -> str | None:
         """A visitor who refreshes an (even expired) token of theirs keeps their visitor id,
-        so per-visitor limits follow them; anything else gets a new id."""
+        so per-visitor limits follow them; anything else gets a new id. ``origin`` is the
+        admitted (normalised) one."""
         if not request.visitor_token:
             return None
         try:
             claims = self.tokens.read(request.visitor_token)
         except VisitorTokenInvalid:
             return None
-        origin = normalize_origin(request.origin) if request.origin else ""
         if claims.chatbot_id != request.chatbot_id or claims.origin != origin:
             return None
         return claims.visitor_id

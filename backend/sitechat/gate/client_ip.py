@@ -40,6 +40,12 @@ class ClientIpResolver:
     def is_trusted(self, address: IPAddress) -> bool:
         return any(address in network for network in self._trusted)
 
+    def trusts(self, peer: str | None) -> bool:
+        """Whether the TCP peer ``peer`` (an address as the server gives it) is a trusted
+        proxy, whose headers about the request are believed."""
+        address = _address(peer) if peer else None
+        return address is not None and self.is_trusted(address)
+
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str:
         """The client address for a request from ``peer`` carrying ``forwarded_for``."""
         peer_address = _address(peer) if peer else None

@@ -3,7 +3,8 @@
 A browser asks ``OPTIONS /api/public/chat/stream`` before the POST whose body names the
 chatbot, so the preflight can only be answered for the deployment as a whole: an origin
 some chatbot allows (or any origin, if some chatbot allows every origin) passes; nothing
-else is ever echoed back. The gate then checks the origin against the chatbot itself (403).
+else is ever echoed back. The gate then checks the origin against the chatbot itself (403),
+and the response's own CORS headers follow that chatbot (``api/cors.py``).
 
 Loaded from storage, kept for ``ttl_seconds``, and dropped on any chatbot change (the
 config invalidation reaches every process), reloads coalesced into one query.

@@ -4,6 +4,12 @@ An origin is ``scheme://host[:port]`` (RFC 6454) with scheme ``http`` or ``https
 nothing else: no path, query, fragment or user info. Both sides are normalised (lower-case,
 default port dropped, IDN hosts in their ASCII form) before comparing, so
 ``https://Shop.example:443`` and ``https://shop.example`` are the same origin.
+
+Whatever a client sends, the answer is a normalised origin or ``InvalidOrigin``, never
+another exception, and a normalised origin is always ASCII: it is signed into visitor
+tokens and compared in constant time, which only works on ASCII text. IPv6 zone ids
+(``[fe80::1%eth0]``) are refused: they name a network interface of the visitor's own
+machine, never a website.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ class InvalidOrigin(ValueError):
 
 def _check_host(host: str) -> str:
     if host.startswith("[") and host.endswith("]"):
+        if "%" in host:
+            raise InvalidOrigin(f"an IPv6 zone id is not part of a website's origin: {host!r}")
         ipaddress.IPv6Address(host[1:-1])  # ValueError if not an address
         return host
     try:
@@ -31,6 +39,7 @@ def _check_host(host: str) -> str:
         pass
     try:
         ascii_host = host.encode("idna").decode("ascii")
+        ascii_host.encode("ascii").decode("idna")  # an "xn--" label must be real punycode
     except UnicodeError as exc:
         raise InvalidOrigin(f"not a valid host: {host!r}") from exc
     labels = ascii_host.split(".")
@@ -64,15 +73,20 @@ def normalize_origin(text: str) -> str:
         if netloc_host.startswith("[")
         else (netloc_host.split(":", 1)[0])
     )
-    if not host:
-        raise InvalidOrigin(f"{raw!r} has no host")
+    if not host or netloc_host[len(host) :][:1] not in ("", ":"):
+        raise InvalidOrigin(f"{raw!r} has no host, or text after it")
     try:
         host = _check_host(host.lower())
     except ValueError as exc:
         raise InvalidOrigin(f"{raw!r} has an invalid host") from exc
-    if port is None or port == _DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
+    origin = (
+        f"{scheme}://{host}"
+        if port is None or port == _DEFAULT_PORTS[scheme]
+        else f"{scheme}://{host}:{port}"
+    )
+    if not origin.isascii():  # each part was checked above; this holds whatever slipped by
+        raise InvalidOrigin(f"{raw!r} is not ASCII after IDNA")
+    return origin
 
 
 def request_origin(header: str | None) -> str | None:

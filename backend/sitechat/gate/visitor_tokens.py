@@ -9,7 +9,10 @@ apply per visitor id as well as per IP. A script can still fetch tokens, but eve
 costs a config request (itself limited per IP), so it stays held to one IP's budget.
 
 Format: ``base64url(json payload) "." base64url(HMAC-SHA256(secret, payload))``. No
-encryption: the payload holds nothing secret. Verification compares in constant time.
+encryption: the payload holds nothing secret. Verification compares in constant time, on
+bytes: ``hmac.compare_digest`` raises ``TypeError`` for ``str`` holding anything but ASCII,
+and a token, its claims and the request they are checked against all come from the client.
+Anything malformed is ``VisitorTokenInvalid`` (401), never another exception.
 """
 
 from __future__ import annotations
@@ -48,6 +51,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _equal(a: str, b: str) -> bool:
+    """Constant-time equality of two texts, whatever characters they hold."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
 class VisitorTokens:
     def __init__(self, secret: bytes, *, ttl_seconds: int) -> None:
         if len(secret) < 32:
@@ -83,7 +93,12 @@ class VisitorTokens:
 
     def read(self, token: str) -> VisitorClaims:
         """The claims of a token this deployment signed, expired or not."""
-        if not token or len(token) > _MAX_TOKEN_CHARS or token.count(".") != 1:
+        if (
+            not token
+            or len(token) > _MAX_TOKEN_CHARS
+            or not token.isascii()
+            or token.count(".") != 1
+        ):
             raise VisitorTokenInvalid()
         encoded_payload, encoded_signature = token.split(".")
         try:
@@ -96,7 +111,7 @@ class VisitorTokens:
         try:
             data = json.loads(payload)
             return VisitorClaims(str(data["c"]), str(data["o"]), str(data["v"]), int(data["e"]))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise VisitorTokenInvalid() from exc
 
     def verify(
@@ -106,10 +121,7 @@ class VisitorTokens:
         if not token:
             raise VisitorTokenRequired()
         claims = self.read(token)
-        if not (
-            hmac.compare_digest(claims.chatbot_id, chatbot_id)
-            and hmac.compare_digest(claims.origin, origin)
-        ):
+        if not (_equal(claims.chatbot_id, chatbot_id) and _equal(claims.origin, origin)):
             raise VisitorTokenInvalid()
         if claims.expires_at <= int(now if now is not None else time.time()):
             raise VisitorTokenExpired()
@@ -124,7 +136,7 @@ def load_or_create_secret(data_dir: Path) -> bytes:
         return path.read_bytes().strip()
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48).encode()
     # Written aside, then linked into place: another process never reads a half-written
     # file, and if two race, both end up with the one that was linked first.

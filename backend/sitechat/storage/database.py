@@ -9,6 +9,8 @@ operation, never across a streamed answer.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
     from sitechat.config import Settings
 
 logger = logging.getLogger(__name__)
+
+# Conversations, keys' hashes and the visitor-token secret live under the data folder.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 class Database:
@@ -124,5 +130,22 @@ class Database:
 
 
 def _prepare_sqlite_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """The file holds every conversation: only sitechat's own user may read it. A new
+    folder is made 0700 and a new file 0600 before SQLite opens it (SQLite gives its -wal
+    and -shm files the mode of the database file); an existing file, or its -wal and -shm,
+    readable by others is tightened to 0600."""
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+        _make_private(file)
     enable_sqlite_wal(path)
+
+
+def _make_private(file: Path) -> None:
+    try:
+        mode = stat.S_IMODE(file.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        file.chmod(PRIVATE_FILE_MODE)
+        logger.warning("%s was readable by other users: now %o", file.name, PRIVATE_FILE_MODE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, get_args
 
 from sqlalchemy import select, update
@@ -13,7 +14,7 @@ from sitechat.domain import (
     MessageRole,
     MessageStatus,
 )
-from sitechat.errors import ChatbotNotFound, NotFound
+from sitechat.errors import ChatbotNotFound, ConversationNotFound, NotFound
 from sitechat.storage import records
 from sitechat.storage.base import Repository, check_choice, new_id, rowcount, utcnow
 from sitechat.storage.models import (
@@ -34,38 +35,57 @@ _HISTORY_STATUSES = ("complete", "interrupted")
 class MessageStore(Repository):
     # --- conversations -------------------------------------------------------------------
 
-    async def get_or_create_conversation(self, chatbot_id: str, session_id: str) -> Conversation:
+    async def get_or_create_conversation(
+        self, chatbot_id: str, session_id: str, *, visitor_id: str | None = None
+    ) -> Conversation:
         """The conversation of a visitor's session, created on first use.
 
         Safe when several requests of one session race: the loser of the insert hits the
-        unique constraint and reads the winner's row.
+        unique constraint and reads the winner's row. With ``visitor_id`` (the chatbot
+        requires visitor tokens) a new conversation is that visitor's, and another
+        visitor's is ``ConversationNotFound``, as if it did not exist (see ``_claim``).
         """
-        existing = await self.get_conversation(chatbot_id, session_id)
-        if existing is not None:
+        existing = await self._find(chatbot_id, session_id)
+        if existing is None:
+            now = utcnow()
+            row = ConversationRow(
+                id=new_id(),
+                chatbot_id=chatbot_id,
+                session_id=session_id,
+                created_at=now,
+                updated_at=now,
+                visitor_id=visitor_id,
+            )
+            async with self._db.session(write=True) as session:
+                session.add(row)
+                try:
+                    await session.commit()
+                    return records.conversation(row)
+                except IntegrityError as exc:
+                    if integrity_kind(exc) != "unique":
+                        raise
+                    await session.rollback()
+            existing = await self._find(chatbot_id, session_id)
+            if existing is None:  # only deleting the chatbot deletes conversations
+                raise ChatbotNotFound()
+        if visitor_id is None:
             return existing
-        now = utcnow()
-        row = ConversationRow(
-            id=new_id(),
-            chatbot_id=chatbot_id,
-            session_id=session_id,
-            created_at=now,
-            updated_at=now,
-        )
-        async with self._db.session(write=True) as session:
-            session.add(row)
-            try:
-                await session.commit()
-                return records.conversation(row)
-            except IntegrityError as exc:
-                if integrity_kind(exc) != "unique":
-                    raise
-                await session.rollback()
-        winner = await self.get_conversation(chatbot_id, session_id)
-        if winner is None:  # only deleting the chatbot deletes conversations
-            raise ChatbotNotFound()
-        return winner
+        owned = await self._claim(existing, visitor_id)
+        if owned is None:
+            raise ConversationNotFound()
+        return owned
 
-    async def get_conversation(self, chatbot_id: str, session_id: str) -> Conversation | None:
+    async def get_conversation(
+        self, chatbot_id: str, session_id: str, *, visitor_id: str | None = None
+    ) -> Conversation | None:
+        """The conversation of a session; with ``visitor_id``, only if it is that visitor's
+        (None for another visitor's, exactly as for a session that does not exist)."""
+        found = await self._find(chatbot_id, session_id)
+        if found is None or visitor_id is None:
+            return found
+        return await self._claim(found, visitor_id)
+
+    async def _find(self, chatbot_id: str, session_id: str) -> Conversation | None:
         async with self._db.session() as session:
             row = await session.scalar(
                 select(ConversationRow).where(
@@ -74,6 +94,26 @@ class MessageStore(Repository):
                 )
             )
             return records.conversation(row) if row is not None else None
+
+    async def _claim(self, conversation: Conversation, visitor_id: str) -> Conversation | None:
+        """``conversation`` if it is ``visitor_id``'s, else None. One bound to no visitor
+        (begun while the chatbot did not require tokens, or before sessions were bound)
+        becomes the first token-holding visitor's to use it: one conditional update, so two
+        visitors racing for it cannot both win."""
+        if conversation.visitor_id is not None:
+            return conversation if conversation.visitor_id == visitor_id else None
+        async with self._db.session(write=True) as session:
+            claimed = await session.execute(
+                update(ConversationRow)
+                .where(ConversationRow.id == conversation.id, ConversationRow.visitor_id.is_(None))
+                .values(visitor_id=visitor_id)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+        if rowcount(claimed) == 1:
+            return dataclasses.replace(conversation, visitor_id=visitor_id)
+        again = await self._find(conversation.chatbot_id, conversation.session_id)
+        return again if again is not None and again.visitor_id == visitor_id else None
 
     # --- messages ------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """Driver and SQLAlchemy errors → ``sitechat.errors``, at the edge of storage.
 
-Unique and foreign-key violations become ``Conflict``; everything else that goes wrong
-talking to the database (refused connections, timeouts, a missing database, a dead pool)
-becomes ``StorageError``. Messages are safe for public clients; the original exception stays
-on ``__cause__`` for the log.
+Unique and foreign-key violations become ``Conflict``; text PostgreSQL cannot store (a NUL
+character, which SQLite takes) becomes ``InvalidInput``, since it is the request's fault, not
+an outage; everything else that goes wrong talking to the database (refused connections,
+timeouts, a missing database, a dead pool) becomes ``StorageError``. Messages are safe for
+public clients; the original exception stays on ``__cause__`` for the log.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Literal
 import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from sitechat.errors import Conflict, SitechatError, StorageError
+from sitechat.errors import Conflict, InvalidInput, SitechatError, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,9 @@ IntegrityKind = Literal["unique", "foreign_key", "other"]
 
 _UNIQUE_SQLSTATE = "23505"
 _FOREIGN_KEY_SQLSTATE = "23503"
+# character_not_in_repertoire (NUL in text), untranslatable_character (\u0000 in JSON).
+_UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+UNSTORABLE_TEXT_MESSAGE = "Text must not contain the NUL character (\\u0000)."
 
 
 def integrity_kind(exc: IntegrityError) -> IntegrityKind:
@@ -61,19 +65,31 @@ def storage_error_for(exc: BaseException) -> StorageError:
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Re-raise database failures inside the block as ``Conflict`` or ``StorageError``."""
+    """Re-raise database failures inside the block as ``Conflict``, ``InvalidInput`` (text
+    PostgreSQL cannot store) or ``StorageError``."""
     try:
         yield
     except SitechatError:
         raise
     except IntegrityError as exc:
         raise conflict_for(exc) from exc
-    except (SQLAlchemyError, OSError, TimeoutError, sqlite3.Error, asyncpg.PostgresError) as exc:
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        if _sqlstate(exc) in _UNSTORABLE_TEXT_SQLSTATES:
+            raise InvalidInput(UNSTORABLE_TEXT_MESSAGE) from exc
+        logger.warning("database operation failed: %s", type(exc).__name__)
+        raise storage_error_for(exc) from exc
+    except (SQLAlchemyError, OSError, TimeoutError, sqlite3.Error) as exc:
         logger.warning("database operation failed: %s", type(exc).__name__)
         raise storage_error_for(exc) from exc
     except asyncpg.InterfaceError as exc:
         logger.warning("database driver failed: %s", type(exc).__name__)
         raise storage_error_for(exc) from exc
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state if isinstance(state, str) else None
 
 
 def _is_unreachable(exc: BaseException) -> bool:

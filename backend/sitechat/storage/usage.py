@@ -104,8 +104,8 @@ class UsageLedger:
 
     async def set_org_budget(self, org_id: str, tokens: int | None) -> None:
         """``NotFound`` if there is no such org; None removes the budget."""
-        if tokens is not None and tokens < 0:
-            raise InvalidInput("A budget is a number of tokens, 0 or more.")
+        if tokens is not None and not 0 <= tokens < 2**63:  # the column is a BIGINT
+            raise InvalidInput("A budget is a number of tokens, 0 to 2**63 - 1.")
         async with self._db.session(write=True) as session:
             row = await session.get(OrgRow, org_id)
             if row is None:

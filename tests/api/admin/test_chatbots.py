@@ -103,6 +103,41 @@ async def test_invalid_fields_are_422_naming_the_field(
     assert field.split(".")[0] in problem["error"]
 
 
+@pytest.mark.parametrize("blank", ["   ", "\t\n", "\u00a0\u3000"])
+async def test_a_chatbot_name_of_only_spaces_is_422_not_saved_empty(
+    admin: Admin, blank: str
+) -> None:
+    """Issue 9, finding 6: a name of only spaces passed ``min_length=1`` and was then
+    stripped to ``""`` and saved. Names are now trimmed before their length is checked, on
+    create and update, for chatbots, orgs and keys alike."""
+    created = await admin.post("/api/admin/chatbots", json={"id": "blank", "name": blank})
+    assert created.status_code == 422, created.text
+    assert created.json()["details"][0]["field"] == "name"
+    renamed = await admin.patch("/api/admin/chatbots/shop", json={"name": blank})
+    assert renamed.status_code == 422, renamed.text
+    assert (await admin.get("/api/admin/chatbots/shop")).json()["name"] == "Shop helper"
+    org = await admin.patch("/api/admin/org", json={"name": blank})
+    assert org.status_code == 422, org.text
+    key = await admin.post("/api/admin/keys", json={"name": blank})
+    assert key.status_code == 422, key.text
+
+    trimmed = await admin.post("/api/admin/chatbots", json={"id": "trim", "name": "  Help  "})
+    assert trimmed.status_code == 201 and trimmed.json()["name"] == "Help"
+
+
+@pytest.mark.parametrize(
+    "questions", [[""], ["   "], ["x" * 301], ["ok", "\t"]], ids=["empty", "spaces", "301", "tab"]
+)
+async def test_starter_questions_outside_1_to_300_characters_are_422(
+    admin: Admin, questions: list[str]
+) -> None:
+    response = await admin.patch("/api/admin/chatbots/shop", json={"starter_questions": questions})
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"].startswith("starter_questions.")
+    longest = await admin.patch("/api/admin/chatbots/shop", json={"starter_questions": ["y" * 300]})
+    assert longest.status_code == 200, longest.text
+
+
 async def test_an_explicit_empty_origin_list_means_any_origin(admin: Admin) -> None:
     created = await admin.post("/api/admin/chatbots", json={"id": "open", "name": "Open"})
     assert created.json()["allowed_origins"] == [] and created.json()["any_origin"] is False

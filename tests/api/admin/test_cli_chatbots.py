@@ -63,3 +63,30 @@ def test_origins_are_validated_normalised_and_stored(cli: CliRunner, tmp_path: P
         catch_exceptions=False,
     )  # fmt: skip
     assert both.exit_code == 1
+
+
+@pytest.mark.parametrize("name", ["   ", "", "x" * 201])
+def test_cli_chatbot_name_of_only_spaces_is_a_one_line_error(
+    cli: CliRunner, tmp_path: Path, name: str
+) -> None:
+    """Issue 9, finding 6: ``chatbot create --name "   "`` saved a chatbot named "   "; the
+    CLI now trims the name and refuses an empty or over-long one in one line, as the API."""
+    created = cli.invoke(app, ["org", "create", "Acme"], catch_exceptions=False)
+    org_id = created.stdout.split("org id:")[1].split()[0]
+    result = cli.invoke(
+        app,
+        ["chatbot", "create", "--org", org_id, "--name", name, "--id", "blank"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: --name must be 1 to 200 characters")
+    assert result.stderr.strip().count("\n") == 0
+    assert stored(tmp_path, "blank") is None
+
+    padded = cli.invoke(
+        app,
+        ["chatbot", "create", "--org", org_id, "--name", "  Web  ", "--id", "web"],
+        catch_exceptions=False,
+    )
+    assert padded.exit_code == 0, padded.output
+    assert stored(tmp_path, "web").name == "Web"

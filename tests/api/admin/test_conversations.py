@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from sitechat.api.admin.conversations import spreadsheet_safe
 from sitechat.config import Settings
 from tests.support.admin import Admin, admin_app
 
@@ -138,6 +139,59 @@ async def test_csv_export_has_one_row_per_message(admin: Admin) -> None:
     assert len(rated) == 1 and rated[0]["feedback_rating"] == "-1"
     assert rated[0]["feedback_comment"] == "Too short"
     assert all(json.loads(r["sources"]) == [] for r in rows if r["role"] == "user")
+
+
+HYPERLINK = '=HYPERLINK("http://evil.example","x")'
+CALC = "-2+3+cmd|' /C calc'!A0"
+
+
+async def test_csv_export_formula_injection_is_neutralised(admin: Admin) -> None:
+    """Issue 9, finding 3: a visitor message or feedback comment starting with ``=``, ``+``,
+    ``-``, ``@``, tab or CR landed unescaped at the start of a CSV cell, where a spreadsheet
+    runs it as a formula. Such cells now start with ``'``; the JSONL export stays raw."""
+    await ask(admin, HYPERLINK, "session-formula")
+    answer_id = await latest_answer_id(admin, "session-formula")
+    rating = await admin.client.post(
+        f"/api/public/chatbots/shop/sessions/session-formula/messages/{answer_id}/feedback",
+        json={"rating": 1, "comment": CALC},
+    )
+    assert rating.status_code == 204, rating.text
+
+    response = await admin.get(f"{BASE}/export", params={"format": "csv"})
+    rows = [r for r in csv.DictReader(io.StringIO(response.text))]
+    mine = [r for r in rows if r["session_id"] == "session-formula"]
+    question = next(r for r in mine if r["role"] == "user")
+    answer = next(r for r in mine if r["role"] == "assistant")
+    assert question["content"] == "'" + HYPERLINK
+    assert answer["feedback_comment"] == "'" + CALC
+    assert answer["feedback_rating"] == "1"
+    risky = ("=", "+", "-", "@", "\t", "\r")
+    assert not [v for r in rows for v in r.values() if v.startswith(risky) and v != "-1"]
+
+    raw = await admin.get(f"{BASE}/export", params={"format": "jsonl"})
+    exported = [json.loads(line) for line in raw.text.splitlines()]
+    messages = next(c for c in exported if c["session_id"] == "session-formula")["messages"]
+    assert messages[0]["content"] == HYPERLINK
+    assert messages[1]["feedback"]["comment"] == CALC
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("plain", "plain"),
+        ("", ""),
+        (-1, -1),
+        (2.5, 2.5),
+    ],
+)
+def test_spreadsheet_safe_prefixes_only_formula_text(cell: object, written: object) -> None:
+    assert spreadsheet_safe(cell) == written
 
 
 async def test_deleting_a_conversation_deletes_its_messages(admin: Admin) -> None:

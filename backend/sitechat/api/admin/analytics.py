@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from sitechat.api.admin import examples
-from sitechat.api.admin.common import ADMIN_ERRORS, shown
+from sitechat.api.admin.common import ADMIN_ERRORS, DAY_RANGE, Day, shown
 from sitechat.api.admin.orgs import BudgetOut, budget_out
 from sitechat.api.auth import OwnedChatbot
 from sitechat.api.deps import ServicesDep
@@ -90,10 +90,10 @@ async def chatbot_analytics(
     chatbot: OwnedChatbot,
     services: ServicesDep,
     first: Annotated[
-        date | None, Query(alias="from", description="First day (UTC), inclusive.")
+        Day | None, Query(alias="from", description=f"First day (UTC), inclusive, {DAY_RANGE}.")
     ] = None,
     last: Annotated[
-        date | None, Query(alias="to", description="Last day (UTC), inclusive.")
+        Day | None, Query(alias="to", description=f"Last day (UTC), inclusive, {DAY_RANGE}.")
     ] = None,
 ) -> AnalyticsOut:
     first, last = _range(first, last)

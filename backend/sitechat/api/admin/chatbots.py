@@ -16,13 +16,20 @@ chatbot's ``settings`` JSON, where the public path's ``gate.policy`` reads them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from sitechat.api.admin import examples
-from sitechat.api.admin.common import ADMIN_ERRORS, shown, strict
+from sitechat.api.admin.common import (
+    ADMIN_ERRORS,
+    BODY_ERRORS,
+    Name,
+    TokenBudget,
+    shown,
+    strict,
+)
 from sitechat.api.auth import AdminOrg, OwnedChatbot
 from sitechat.api.deps import ServicesDep
 from sitechat.api.schemas import ErrorBody
@@ -36,6 +43,9 @@ from sitechat.gate.policy import check_limit_text, policy_of
 
 ProviderName = Literal["openai", "local", "extractive"]
 MAX_ORIGINS = 100
+StarterQuestion = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=r"\S")
+]
 
 
 class ThemeIn(BaseModel):
@@ -80,7 +90,7 @@ class ChatbotFields(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=32_000)
     greeting: str | None = Field(default=None, max_length=2000)
-    starter_questions: list[str] | None = Field(default=None, max_length=10)
+    starter_questions: list[StarterQuestion] | None = Field(default=None, max_length=10)
     theme: ThemeIn | None = None
     fallback_message: str | None = Field(default=None, min_length=1, max_length=2000)
     allowed_origins: list[str] | None = Field(
@@ -97,7 +107,7 @@ class ChatbotFields(BaseModel):
     )
     rate_limits: RateLimitsIn | None = None
     max_streams: MaxStreamsIn | None = None
-    monthly_token_budget: int | None = Field(default=None, ge=0)
+    monthly_token_budget: TokenBudget | None = None
 
     @field_validator("allowed_origins")
     @classmethod
@@ -114,13 +124,6 @@ class ChatbotFields(BaseModel):
                 normalized.append(canonical)
         return normalized
 
-    @field_validator("starter_questions")
-    @classmethod
-    def _questions(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and any(not q.strip() or len(q) > 300 for q in value):
-            raise ValueError("each starter question is 1 to 300 characters")
-        return value
-
 
 class ChatbotCreate(ChatbotFields):
     model_config = strict(examples.CHATBOT_CREATE)
@@ -130,7 +133,7 @@ class ChatbotCreate(ChatbotFields):
         pattern=CHATBOT_ID_PATTERN,
         description="Optional; a random id is chosen when omitted.",
     )
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class ChatbotUpdate(ChatbotFields):
@@ -138,7 +141,7 @@ class ChatbotUpdate(ChatbotFields):
 
     model_config = strict(examples.CHATBOT_UPDATE, examples.CHATBOT_UPDATE_LIMITS)
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Name | None = None
 
 
 class ChatbotOut(BaseModel):
@@ -263,12 +266,12 @@ def changes(
     status_code=201,
     response_model=ChatbotOut,
     summary="Create a chatbot",
-    responses={409: {"model": ErrorBody, "description": "That chatbot id is taken"}},
+    responses={**BODY_ERRORS, 409: {"model": ErrorBody, "description": "That chatbot id is taken"}},
 )
 async def create_chatbot(body: ChatbotCreate, org: AdminOrg, services: ServicesDep) -> ChatbotOut:
     fields, settings = changes(body, {"require_visitor_token": True})
     config = await services.store.create_chatbot(
-        org.id, name=body.name.strip(), chatbot_id=body.id, settings=settings, **fields
+        org.id, name=body.name, chatbot_id=body.id, settings=settings, **fields
     )
     await services.chatbot_changed(config.id)  # a cached "unknown id" must not outlive it
     return out(config, services.settings)
@@ -289,14 +292,14 @@ async def read_chatbot(chatbot: OwnedChatbot, services: ServicesDep) -> ChatbotO
     "/{chatbot_id}",
     response_model=ChatbotOut,
     summary="Change a chatbot; only the fields sent change",
-    responses=NOT_FOUND,
+    responses={**BODY_ERRORS, **NOT_FOUND},
 )
 async def update_chatbot(
     body: ChatbotUpdate, chatbot: OwnedChatbot, services: ServicesDep
 ) -> ChatbotOut:
     fields, settings = changes(body, chatbot.settings)
     if body.name is not None:
-        fields["name"] = body.name.strip()
+        fields["name"] = body.name
     updated = await services.store.update_chatbot(chatbot.id, settings=settings, **fields)
     if updated is None:  # deleted meanwhile
         raise ChatbotNotFound()

@@ -8,6 +8,11 @@
 Filters: ``from`` / ``to`` (UTC dates, inclusive, on when the conversation started) and
 ``has_feedback``. Exports stream: one JSON object per conversation (JSONL) or one row per
 message (CSV), read from storage in batches, so an export of any size holds little memory.
+
+A CSV export is opened in spreadsheets, and its cells hold what visitors typed: a text cell
+that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``,
+as OWASP advises against formula injection, so ``=HYPERLINK(...)`` shows as text instead of
+running. JSONL is for programs and stays exactly as stored.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from sitechat.api.admin import examples
-from sitechat.api.admin.common import ADMIN_ERRORS, shown
+from sitechat.api.admin.common import ADMIN_ERRORS, DAY_RANGE, JSON_INT_MAX, Day, shown
 from sitechat.api.auth import OwnedChatbot
 from sitechat.api.deps import ServicesDep
 from sitechat.api.schemas import ErrorBody
@@ -88,8 +93,12 @@ router = APIRouter(
 )
 
 ConversationId = Annotated[str, Path(max_length=64, examples=[examples.CONVERSATION_SUMMARY["id"]])]
-FromDay = Annotated[date | None, Query(alias="from", description="Started on or after (UTC).")]
-ToDay = Annotated[date | None, Query(alias="to", description="Started on or before (UTC).")]
+FromDay = Annotated[
+    Day | None, Query(alias="from", description=f"Started on or after (UTC), {DAY_RANGE}.")
+]
+ToDay = Annotated[
+    Day | None, Query(alias="to", description=f"Started on or before (UTC), {DAY_RANGE}.")
+]
 HasFeedback = Annotated[
     bool | None, Query(description="Only conversations with (true) or without (false) feedback.")
 ]
@@ -145,7 +154,7 @@ async def list_conversations(
     last: ToDay = None,
     has_feedback: HasFeedback = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=JSON_INT_MAX)] = 0,
 ) -> ConversationPage:
     start, end = _bounds(first, last)
     summaries, total = await services.archive.page(
@@ -191,9 +200,20 @@ _EXPORT_EXAMPLES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula, prefixed with ``'`` (OWASP's CSV
+    injection advice); numbers and other text unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_line(values: list[Any]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
+    csv.writer(buffer).writerow([spreadsheet_safe(value) for value in values])
     return buffer.getvalue()
 
 

@@ -24,9 +24,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sitechat.api.admin import examples
-from sitechat.api.admin.common import shown
+from sitechat.api.admin.common import ADMIN_ERRORS, BODY_ERRORS, shown
 from sitechat.api.auth import AdminChatbot
 from sitechat.api.schemas import ErrorBody
 from sitechat.domain import ChatbotConfig, Document, DocumentStatus
@@ -45,6 +46,8 @@ from sitechat.ingestion.pdf import is_pdf
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_TEXT_CHARS = 2_000_000
+MAX_TITLE_CHARS = 200
+_UPLOAD_FIELDS = frozenset({"file", "title"})
 _UPLOAD_TYPES = frozenset(
     {
         "text/plain", "text/markdown", "text/x-markdown", "text/html", "application/xhtml+xml",
@@ -76,7 +79,7 @@ class DocumentBody(BaseModel):
     )
 
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: str | None = Field(default=None, min_length=1, max_length=MAX_TITLE_CHARS)
     url: str | None = Field(default=None, min_length=1, max_length=2048)
     crawl: CrawlBody | None = None
 
@@ -150,24 +153,46 @@ DocumentId = Annotated[
 ]
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "No valid admin API key"},
+    **ADMIN_ERRORS,  # 401, and 503 for a write while the shared cache is unreachable
     404: {"model": ErrorBody, "description": "Unknown chatbot or document"},
     422: {"model": ErrorBody, "description": "Empty or malformed input"},
 }
+
+
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its ``$defs`` put in place of their ``$ref``s: placed in an
+    operation, ``#/$defs/...`` would point into the OpenAPI document's root, where nothing
+    is (the models here are not recursive)."""
+    defs = schema.get("$defs", {})
+
+    def place(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return place(defs[ref.removeprefix("#/$defs/")])
+            return {k: place(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [place(item) for item in node]
+        return node
+
+    placed: dict[str, Any] = place(schema)
+    return placed
+
 
 _POST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": DocumentBody.model_json_schema()},
+            "application/json": {"schema": inline_defs(DocumentBody.model_json_schema())},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
-                        "title": {"type": "string"},
+                        "title": {"type": "string", "maxLength": MAX_TITLE_CHARS},
                     },
+                    "additionalProperties": False,
                 }
             },
         },
@@ -192,6 +217,7 @@ def build_documents_router() -> APIRouter:
         summary="Add a document: a file, pasted text, a URL or a whole site",
         openapi_extra=_POST_BODY,
         responses={
+            **BODY_ERRORS,
             409: {"model": ErrorBody, "description": "Already being ingested"},
             413: {"model": ErrorBody, "description": "Too large"},
             415: {"model": ErrorBody, "description": "Unsupported type"},
@@ -250,16 +276,26 @@ async def _submit_upload(request: Request, chatbot: ChatbotConfig, jobs: Ingesti
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 64 * 1024:
         raise PayloadTooLarge(f"The upload is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
-    async with request.form(max_files=1, max_fields=4) as form:
+    try:
+        form = await request.form(max_files=1, max_fields=len(_UPLOAD_FIELDS))
+    except StarletteHTTPException as exc:  # too many parts, or not multipart at all
+        raise InvalidInput("Send one multipart field 'file' and, optionally, 'title'.") from exc
+    try:
+        if not set(form.keys()) <= _UPLOAD_FIELDS:
+            raise InvalidInput("Send one multipart field 'file' and, optionally, 'title'.")
         file = form.get("file")
         if not isinstance(file, UploadFile):
             raise InvalidInput("Send the document in a multipart field named 'file'.")
         title = form.get("title")
         if title is not None and not isinstance(title, str):
             raise InvalidInput("'title' must be text.")
+        if title is not None and len(title) > MAX_TITLE_CHARS:
+            raise InvalidInput(f"'title' is at most {MAX_TITLE_CHARS} characters.")
         data = await file.read(MAX_UPLOAD_BYTES + 1)
         filename = PurePath(file.filename or "").name or None
         file_type = (file.content_type or "").split(";")[0].strip().lower()
+    finally:
+        await form.close()
     if len(data) > MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"The upload is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
     if not data.strip():

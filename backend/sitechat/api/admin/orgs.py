@@ -16,7 +16,14 @@ from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
 from sitechat.api.admin import examples
-from sitechat.api.admin.common import ADMIN_ERRORS, shown, strict
+from sitechat.api.admin.common import (
+    ADMIN_ERRORS,
+    BODY_ERRORS,
+    Name,
+    TokenBudget,
+    shown,
+    strict,
+)
 from sitechat.api.auth import AdminOrg, BootstrapAdmin
 from sitechat.api.deps import ServicesDep
 from sitechat.api.schemas import ErrorBody
@@ -32,15 +39,15 @@ from sitechat.storage.usage import month_of
 class OrgCreate(BaseModel):
     model_config = strict(examples.ORG_CREATE)
 
-    name: str = Field(min_length=1, max_length=200)
-    monthly_token_budget: int | None = Field(default=None, ge=0)
+    name: Name
+    monthly_token_budget: TokenBudget | None = None
 
 
 class OrgUpdate(BaseModel):
     model_config = strict(examples.ORG_UPDATE_BUDGET, examples.ORG_UPDATE_NAME)
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    monthly_token_budget: int | None = Field(default=None, ge=0)
+    name: Name | None = None
+    monthly_token_budget: TokenBudget | None = None
 
 
 class UsageOut(BaseModel):
@@ -71,7 +78,7 @@ class OrgOut(BaseModel):
 class ApiKeyCreate(BaseModel):
     model_config = strict(examples.KEY_CREATE)
 
-    name: str = Field(default="default", min_length=1, max_length=200)
+    name: Name = "default"
 
 
 class ApiKeyOut(BaseModel):
@@ -151,10 +158,10 @@ async def _org_with_budget(services: Services, org_id: str) -> OrgOut:
     status_code=201,
     response_model=OrgCreated,
     summary="Create an org and its first API key (bootstrap key only)",
-    responses={403: {"model": ErrorBody, "description": "Not the bootstrap key"}},
+    responses={**BODY_ERRORS, 403: {"model": ErrorBody, "description": "Not the bootstrap key"}},
 )
 async def create_org(body: OrgCreate, services: ServicesDep, _: BootstrapAdmin) -> OrgCreated:
-    org = await services.store.create_org(body.name.strip())
+    org = await services.store.create_org(body.name)
     if body.monthly_token_budget is not None:
         await services.usage.set_org_budget(org.id, body.monthly_token_budget)
     record, plaintext = await services.store.create_api_key(org.id, "bootstrap")
@@ -169,10 +176,15 @@ async def read_org(org: AdminOrg, services: ServicesDep) -> OrgOut:
     return await _org_with_budget(services, org.id)
 
 
-@router.patch("/org", response_model=OrgOut, summary="Rename the org or change its budget")
+@router.patch(
+    "/org",
+    response_model=OrgOut,
+    summary="Rename the org or change its budget",
+    responses=BODY_ERRORS,
+)
 async def update_org(body: OrgUpdate, org: AdminOrg, services: ServicesDep) -> OrgOut:
     if body.name is not None:
-        await services.store.rename_org(org.id, body.name.strip())
+        await services.store.rename_org(org.id, body.name)
     if "monthly_token_budget" in body.model_fields_set:
         await services.usage.set_org_budget(org.id, body.monthly_token_budget)
         await services.org_changed(org.id)
@@ -190,9 +202,10 @@ async def list_keys(org: AdminOrg, services: ServicesDep) -> ApiKeyList:
     status_code=201,
     response_model=NewApiKeyOut,
     summary="Create an API key; the key is in this response only",
+    responses=BODY_ERRORS,
 )
 async def create_key(body: ApiKeyCreate, org: AdminOrg, services: ServicesDep) -> NewApiKeyOut:
-    record, plaintext = await services.store.create_api_key(org.id, body.name.strip())
+    record, plaintext = await services.store.create_api_key(org.id, body.name)
     return NewApiKeyOut(**ApiKeyOut.of(record).model_dump(), key=plaintext)
 
 
