@@ -19,8 +19,8 @@ from openai import AsyncOpenAI
 
 from benchmarks.stats import summary
 from sitechat.api.app import create_app
-from sitechat.chat.pipeline import to_passages
 from sitechat.chat.prompt import build_prompt
+from sitechat.chat.turn import to_passages
 from sitechat.config import Settings
 from sitechat.llm.base import GenerationRequest, TextDelta
 from sitechat.llm.local_model import LocalLlamaModel

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
 
     environment: Environment = "development"
     log_level: str = "INFO"
+    # Visitors' questions in the log (e.g. the fallback line, "no context for ..."): a
+    # privacy choice for the owner, off by default. Conversations are stored either way.
+    log_visitor_text: bool = False
     data_dir: Path = Path("data")
 
     # --- storage -------------------------------------------------------------------------
@@ -127,10 +130,24 @@ class Settings(BaseSettings):
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
-    # Where the widget's files are; empty: ``widget/`` of the source tree sitechat runs from.
+    # Where the built widget is served from; empty: the package's ``api/web/static/``.
     widget_dir: Path | None = None
     # A key with full admin rights, for bootstrapping orgs through the API.
     bootstrap_admin_key: SecretStr | None = None
+
+    # --- operating -----------------------------------------------------------------------
+    # ``serve`` runs the ingestion job queue itself; false on API replicas when a separate
+    # ``sitechat worker`` runs it.
+    run_jobs: bool = True
+    # Who may read GET /metrics: clients in these networks (the address the gate resolves,
+    # so not the public behind a trusted proxy), or anyone with this bearer token.
+    metrics_allowed_networks: Annotated[list[str], NoDecode] = ["127.0.0.0/8", "::1/128"]
+    metrics_token: SecretStr | None = None
+    # After SIGTERM: readiness fails at once, new answers are refused, and answers in
+    # flight may finish for this long before they end with a retryable error.
+    shutdown_grace_seconds: float = Field(default=25.0, ge=0)
+    # "text" or "json" (one object a line: time, level, logger, message, request id, ...).
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("database_url")
     @classmethod
@@ -138,7 +155,11 @@ class Settings(BaseSettings):
         return value.strip()
 
     @field_validator(
-        "trusted_proxies", "query_rewrite_providers", "fetch_allowed_networks", mode="before"
+        "trusted_proxies",
+        "query_rewrite_providers",
+        "fetch_allowed_networks",
+        "metrics_allowed_networks",
+        mode="before",
     )
     @classmethod
     def _split_proxies(cls, value: object) -> object:
@@ -149,7 +170,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("trusted_proxies", "fetch_allowed_networks")
+    @field_validator("trusted_proxies", "fetch_allowed_networks", "metrics_allowed_networks")
     @classmethod
     def _check_proxies(cls, value: list[str]) -> list[str]:
         for entry in value:

@@ -31,10 +31,12 @@ Every subclass lives here, so this drawing is the whole of it::
     │   └── ModelInterrupted        model_interrupted         502  (mid-stream)
     ├── StorageError                storage_error             503
     ├── VectorStoreError            vector_store_error        503
+    │   └── IndexBusy               index_busy                503  (another process holds it)
     ├── IngestionError              ingestion_error           422
     │   └── AddressRefused          ingestion_error           422  (a private or unknown host)
     └── ServiceUnavailable          unavailable               503
-        └── SharedStateUnavailable  unavailable               503  (Redis away: admin writes)
+        ├── SharedStateUnavailable  unavailable               503  (Redis away: admin writes)
+        └── ServerRestarting        server_restarting         503  Retry-After (ask again)
 
 How an error answers is decided here and nowhere else: ``status``, ``code``, ``message``
 and ``headers()``. ``error_body`` is the one JSON shape of every error, used by the HTTP
@@ -236,9 +238,18 @@ class Conflict(SitechatError):
 
 
 class ModelError(SitechatError):
+    """``request_accepted`` is False when the provider never took the request (it could not
+    be reached, refused it with an error status, or the local model is not loaded): nothing
+    was generated, providers bill nothing, so the budget charges nothing either. Otherwise
+    the prompt is charged even though the answer failed (see ``chat.pipeline``)."""
+
     code = "model_error"
     status = 502
     message = "The language model failed to answer."
+
+    def __init__(self, message: str | None = None, *, request_accepted: bool = True) -> None:
+        super().__init__(message)
+        self.request_accepted = request_accepted
 
 
 class ModelUnavailable(ModelError):
@@ -263,6 +274,20 @@ class VectorStoreError(SitechatError):
     message = "Search is not available right now."
 
 
+class IndexBusy(VectorStoreError):
+    """The embedded index is open in another sitechat process: only one may hold it."""
+
+    code = "index_busy"
+
+    def __init__(self, where: object, holder: str | None = None) -> None:
+        by = f" (pid {holder})" if holder else ""
+        super().__init__(
+            f"The embedded index at {where} is held by another sitechat process{by}, "
+            "probably a running `sitechat serve`. Stop it, or configure a Qdrant server "
+            "(SITECHAT_QDRANT_URL) to share the index between processes."
+        )
+
+
 class IngestionError(SitechatError):
     code = "ingestion_error"
     status = 422
@@ -281,3 +306,14 @@ class ServiceUnavailable(SitechatError):
 
 class SharedStateUnavailable(ServiceUnavailable):
     message = "Changes cannot be saved right now (shared cache unreachable); try again shortly."
+
+
+class ServerRestarting(ServiceUnavailable):
+    """This worker is draining after SIGTERM: a new answer is refused, and one still running
+    when the grace period ends is stopped. Asking again at once reaches another worker."""
+
+    code = "server_restarting"
+    message = "The server is restarting; please ask again."
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}

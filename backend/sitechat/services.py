@@ -23,6 +23,7 @@ from sitechat.chat.ports import ChatSettings
 from sitechat.chat.quality import DEFAULT_SIMILARITY_LEVELS, OPENAI_SIMILARITY_LEVELS
 from sitechat.chat.query import QueryEnhancer
 from sitechat.config import Settings
+from sitechat.errors import IndexBusy
 from sitechat.gate.admission import PublicGate
 from sitechat.gate.budgets import BudgetGuard
 from sitechat.gate.client_ip import ClientIpResolver
@@ -34,13 +35,16 @@ from sitechat.gate.visitor_tokens import VisitorTokens, load_or_create_secret
 from sitechat.ingestion import IngestionJobs, Ingestor
 from sitechat.ingestion.fetch import FetchPolicy
 from sitechat.ingestion.netguard import AddressPolicy, parse_networks
+from sitechat.ingestion.runner import JobRunner
 from sitechat.llm.registry import ModelRegistry
 from sitechat.retrieval.base import VectorStore
 from sitechat.retrieval.dense import DenseEncoder, build_encoder
+from sitechat.retrieval.index_lock import IndexLock
 from sitechat.shared_state.config_cache import ConfigCache, ConfigInvalidator, SharedConfigLoader
 from sitechat.shared_state.redis_link import RedisLink
 from sitechat.storage.conversations import ConversationArchive
-from sitechat.storage.database import Database
+from sitechat.storage.database import PRIVATE_DIR_MODE, Database
+from sitechat.storage.jobs import JobQueue
 from sitechat.storage.store import Store
 from sitechat.storage.usage import UsageLedger
 
@@ -92,6 +96,7 @@ class Services:
     chat: ChatService
     ingestor: Ingestor
     ingestion_jobs: IngestionJobs
+    job_runner: JobRunner | None
     redis: RedisLink | None
     invalidator: ConfigInvalidator
     archive: ConversationArchive
@@ -114,10 +119,17 @@ class Services:
         *,
         models: ModelRegistry | None = None,
         preload_model: bool = False,
+        open_index: bool = True,
+        run_jobs: bool | None = None,
     ) -> Services:
+        """Every client, connected. ``open_index=False`` builds the vector store without
+        opening it (commands that never search, or a CLI beside a server that holds the
+        embedded index); ``run_jobs`` (default ``settings.run_jobs``) runs the ingestion job
+        queue in this process, which needs the index open."""
         stack = AsyncExitStack()
         try:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            # Private: it holds the SQLite file, the index and the visitor-token secret.
+            settings.data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
             database = Database.from_settings(settings)
             await database.start(migrate=settings.auto_migrate)
             stack.push_async_callback(database.close)
@@ -127,11 +139,17 @@ class Services:
             if encoder is not None:
                 stack.push_async_callback(encoder.aclose)
                 start_encoder = getattr(encoder, "start", None)
-                if start_encoder is not None:
+                if start_encoder is not None and open_index:
                     await start_encoder()  # load local weights now, not on the first search
             vectors = build_vector_store(settings, dense=encoder)
-            await vectors.start()
-            stack.push_async_callback(vectors.close)
+            if open_index:
+                if not settings.qdrant_url:
+                    lock = IndexLock(settings.data_dir)
+                    if not lock.acquire():
+                        raise IndexBusy(lock.path.parent / "qdrant", lock.holder())
+                    stack.callback(lock.release)
+                await vectors.start()
+                stack.push_async_callback(vectors.close)
 
             registry = models or ModelRegistry(settings)
             stack.push_async_callback(registry.aclose)
@@ -171,16 +189,25 @@ class Services:
                 ),
             )
             ingestor = Ingestor(store, vectors)
+            queue = JobQueue(database)
             jobs = IngestionJobs(
                 ingestor,
+                queue,
                 fetch_policy=FetchPolicy(
                     addresses=AddressPolicy(parse_networks(settings.fetch_allowed_networks)),
                     timeout_seconds=settings.fetch_timeout_seconds,
                     max_bytes=settings.fetch_max_bytes,
                 ),
-                concurrency=settings.ingestion_concurrency,
             )
-            stack.push_async_callback(jobs.aclose)
+            runner = None
+            if open_index and (settings.run_jobs if run_jobs is None else run_jobs):
+                runner = JobRunner(
+                    queue,
+                    jobs.execute,
+                    on_requeued=jobs.requeued,
+                    concurrency=settings.ingestion_concurrency,
+                )
+                jobs.on_queued = runner.wake
 
             usage = UsageLedger(database)
             budgets = BudgetGuard(usage, cache_seconds=settings.budget_cache_seconds)
@@ -210,6 +237,7 @@ class Services:
                 chat=chat,
                 ingestor=ingestor,
                 ingestion_jobs=jobs,
+                job_runner=runner,
                 redis=redis,
                 invalidator=ConfigInvalidator(configs, redis),
                 archive=ConversationArchive(database),
@@ -227,6 +255,8 @@ class Services:
             services.invalidator.add_listener(services._on_invalidation)
             stack.push_async_callback(services._stop_tasks)
             services._spawn(rejections.run())
+            if runner is not None:
+                services._spawn(runner.run())
             if redis is not None:
                 services._spawn(services.invalidator.run())
         except BaseException:

@@ -13,9 +13,7 @@ import pytest
 
 from sitechat.api.admin import documents
 from sitechat.config import Settings
-from sitechat.ingestion.fetch import FetchPolicy
 from sitechat.ingestion.jobs import IngestionJobs
-from sitechat.ingestion.netguard import AddressPolicy, parse_networks
 from tests.conftest import AppHarness, running_app
 from tests.ingestion.site import Site
 from tests.support.pdfgen import make_pdf
@@ -55,16 +53,12 @@ def site() -> Iterator[Site]:
 
 @pytest.fixture
 async def admin(settings: Settings) -> AsyncIterator[Admin]:
-    async with running_app(settings) as h:
+    # The app's own job runner fetches, from this test's loopback site too.
+    loopback = settings.model_copy(update={"fetch_allowed_networks": ["127.0.0.1/32"]})
+    async with running_app(loopback) as h:
         services: Any = h.services
-        policy = FetchPolicy(addresses=AddressPolicy(parse_networks(["127.0.0.1/32"])))
-        jobs = IngestionJobs(services.ingestor, fetch_policy=policy)
-        services.ingestion_jobs = jobs
         _record, key = await services.store.create_api_key(h.org_id, "test")
-        try:
-            yield Admin(h, jobs, {"Authorization": f"Bearer {key}"})
-        finally:
-            await jobs.aclose()
+        yield Admin(h, services.ingestion_jobs, {"Authorization": f"Bearer {key}"})
 
 
 async def test_an_upload_is_accepted_then_ingested(admin: Admin) -> None:

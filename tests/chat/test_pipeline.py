@@ -26,8 +26,9 @@ from sitechat.chat.events import (
     StartEvent,
     TokenEvent,
 )
-from sitechat.chat.pipeline import ChatRequest, ChatService, ChatTurn
+from sitechat.chat.pipeline import ChatService
 from sitechat.chat.ports import ChatSettings
+from sitechat.chat.turn import ChatRequest, ChatTurn
 from sitechat.config import Settings
 from sitechat.domain import Message
 from sitechat.errors import ChatbotNotFound, InvalidInput, SitechatError
@@ -96,13 +97,7 @@ async def parts(
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'sitechat.db'}")
     await database.start(migrate=True)
     vectors = EdgeVectorStore(tmp_path / "qdrant")
-    openai = OpenAIChatModel(
-        api_key="sk-test",
-        base_url=scripted_openai.base_url,
-        model="gpt-test",
-        timeout=5.0,
-        context_window=16_000,
-    )
+    openai = scripted_openai.chat_model()
     try:
         await vectors.start()
         store = Store(database)

@@ -1,10 +1,13 @@
 """Ingestion jobs end to end: real storage (SQLite), the real Qdrant Edge store, pages served
-on loopback. Status, progress, failures that stay with their document, and deletes."""
+on loopback, the job queue in the database with a runner claiming from it. Status,
+progress, failures that stay with their document, deletes, and runners that stop."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -12,7 +15,8 @@ from sitechat.config import Settings
 from sitechat.errors import Conflict
 from sitechat.ingestion.crawl import CrawlOptions
 from sitechat.ingestion.fetch import FetchPolicy
-from sitechat.ingestion.jobs import INTERRUPTED, IngestionJobs, Upload
+from sitechat.ingestion.jobs import IngestionJobs, Upload
+from sitechat.ingestion.runner import JobRunner
 from sitechat.services import Services
 from tests.conftest import seed_chatbot
 from tests.support.pdfgen import make_pdf
@@ -22,17 +26,34 @@ from .site import Site
 
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
-    running = await Services.start(settings)
+    # No runner of its own: each test runs the jobs with the fetch policy it chose.
+    running = await Services.start(settings, run_jobs=False)
     await seed_chatbot(running, "bot")
     yield running
     await running.aclose()
 
 
+@asynccontextmanager
+async def with_runner(
+    services: Services, policy: FetchPolicy | None = None
+) -> AsyncIterator[IngestionJobs]:
+    """Jobs submitted through the result run on a runner of their own, as in a server."""
+    queue = services.ingestion_jobs.queue
+    jobs = IngestionJobs(services.ingestor, queue, fetch_policy=policy)
+    runner = JobRunner(queue, jobs.execute, on_requeued=jobs.requeued, poll_seconds=0.05)
+    jobs.on_queued = runner.wake
+    task = asyncio.create_task(runner.run())
+    try:
+        yield jobs
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 @pytest.fixture
 async def jobs(services: Services, policy: FetchPolicy) -> AsyncIterator[IngestionJobs]:
-    running = IngestionJobs(services.ingestor, fetch_policy=policy)
-    yield running
-    await running.aclose()
+    async with with_runner(services, policy) as running:
+        yield running
 
 
 async def finished(jobs: IngestionJobs, document_id: str) -> object:
@@ -166,12 +187,9 @@ async def test_a_crawl_reports_progress_and_each_page_is_a_document(
 async def test_a_private_address_fails_the_job_without_a_request(
     services: Services, site: Site
 ) -> None:
-    strict = IngestionJobs(services.ingestor)  # the default policy: loopback is refused
-    try:
+    async with with_runner(services) as strict:  # the default policy: loopback is refused
         site.html("/", "Home", "internal")
         document = await finished(strict, (await strict.submit_url("bot", site.url("/"))).id)
-    finally:
-        await strict.aclose()
     assert document.status == "failed" and "private" in document.error  # type: ignore[attr-defined]
     assert site.hits == []
 
@@ -185,13 +203,28 @@ async def test_the_same_source_cannot_run_twice_at_once(jobs: IngestionJobs, sit
     assert (await finished(jobs, first.id)).status == "done"  # type: ignore[attr-defined]
 
 
-async def test_closing_marks_unfinished_jobs_as_interrupted(
+async def test_a_stopped_runner_puts_its_job_back_and_the_next_runner_finishes_it(
     services: Services, policy: FetchPolicy, site: Site
 ) -> None:
-    running = IngestionJobs(services.ingestor, fetch_policy=policy)
     site.html("/slow", "Slow", "Eventually.")
     site.pages["/slow"].delay = 2.0
-    document = await running.submit_url("bot", site.url("/slow"))
-    await running.aclose()
+    async with with_runner(services, policy) as first:
+        document = await first.submit_url("bot", site.url("/slow"))
+        await asyncio.sleep(0.5)  # claimed and fetching when the runner stops
     stored = await services.store.get_document("bot", document.id)
-    assert stored is not None and stored.status == "failed" and stored.error == INTERRUPTED
+    assert stored is not None and stored.status == "queued"
+    async with with_runner(services, policy) as second:
+        assert (await finished(second, document.id)).status == "done"  # type: ignore[attr-defined]
+
+
+async def test_a_job_can_be_queued_in_one_process_and_run_by_another(
+    services: Services, policy: FetchPolicy
+) -> None:
+    """What the CLI does beside a server: it only queues; the server's runner indexes."""
+    queued_only = services.ingestion_jobs  # this Services has no runner
+    upload = Upload(b"# Lids\n\nSpare lids cost seven euros.\n", filename="lids.md")
+    document = await queued_only.submit_upload("bot", upload)
+    assert await queued_only.running(document.id)
+    async with with_runner(services, policy) as server:
+        assert (await finished(server, document.id)).status == "done"  # type: ignore[attr-defined]
+    assert "Lids" in await titles_found(services, "spare lids euros")

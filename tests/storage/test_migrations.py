@@ -11,23 +11,14 @@ from sqlalchemy import text
 
 from sitechat.storage import Database
 from sitechat.storage import migrate as migrate_module
-from tests.storage.conftest import with_params
+from tests.storage.conftest import BACKENDS, backend_url
 
-HEAD = "0002"
-
-FRESH_BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    pytest.param("postgres_pooler", id="postgres_pooler", marks=pytest.mark.postgres),
-]
+HEAD = "0004"
 
 
-@pytest.fixture(params=FRESH_BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'nested' / 'dirs' / 'sitechat.db'}"
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return with_params(url, pgbouncer="true") if request.param == "postgres_pooler" else url
+    return backend_url(request, tmp_path / "nested" / "dirs" / "sitechat.db", "fresh_postgres_url")
 
 
 async def versions(database: Database) -> list[str]:
@@ -93,7 +84,7 @@ asyncio.run(main())
 
 
 # Pooler mode takes the very same lock; two backends are enough for the process case.
-@pytest.mark.parametrize("empty_database_url", FRESH_BACKENDS[:2], indirect=True)
+@pytest.mark.parametrize("empty_database_url", BACKENDS[:2], indirect=True)
 async def test_worker_processes_starting_together_migrate_once(empty_database_url: str) -> None:
     processes = [
         await asyncio.create_subprocess_exec(

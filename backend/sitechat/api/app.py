@@ -15,6 +15,7 @@ from sitechat.api.admin.documents import build_documents_router
 from sitechat.api.cors import PublicCorsMiddleware
 from sitechat.api.errors import install_error_handlers
 from sitechat.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from sitechat.api.shutdown import Drain
 from sitechat.api.web.router import build_web_router
 from sitechat.config import Settings
 from sitechat.llm.registry import ModelRegistry
@@ -31,16 +32,23 @@ def create_app(
     *,
     models: ModelRegistry | None = None,
     preload_model: bool = False,
+    handle_sigterm: bool = False,
 ) -> FastAPI:
+    """``handle_sigterm``: drain on SIGTERM (``api.shutdown``); only for a real server
+    process, never for an app a test builds inside its own process."""
     settings = settings or Settings()
+    drain = Drain(settings.shutdown_grace_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.start(settings, models=models, preload_model=preload_model)
         app.state.services = services
+        restore_signals = drain.install() if handle_sigterm else None
         try:
             yield
         finally:
+            if restore_signals is not None:
+                restore_signals()
             await services.aclose()
 
     app = FastAPI(
@@ -50,6 +58,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.drain = drain
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(public.router)
@@ -64,7 +73,7 @@ def create_app(
         limits={"/api/admin/": settings.max_admin_body_bytes},
     )
     app.add_middleware(PublicCorsMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, trusted_proxies=settings.trusted_proxies)
     return app
 
 
@@ -81,4 +90,4 @@ def admin_routers() -> list[APIRouter]:
 def factory() -> FastAPI:
     """Entry point for ``uvicorn --factory sitechat.api.app:factory``: loads the local model (when
     it is the default) at startup, so the first visitor does not wait for it."""
-    return create_app(preload_model=True)
+    return create_app(preload_model=True, handle_sigterm=True)

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from sitechat.api.shutdown import Drain
+from sitechat.errors import ServerRestarting
 from sitechat.services import Services
 
 
@@ -19,5 +21,18 @@ def get_request_id(request: Request) -> str:
     return request_id
 
 
+def get_drain(request: Request) -> Drain:
+    drain: Drain = request.app.state.drain
+    return drain
+
+
+def accepting_answers(request: Request) -> None:
+    """Refuses a new answer while this worker drains after SIGTERM: asking again at once
+    reaches another worker."""
+    if get_drain(request).draining:
+        raise ServerRestarting()
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+DrainDep = Annotated[Drain, Depends(get_drain)]
 RequestIdDep = Annotated[str, Depends(get_request_id)]

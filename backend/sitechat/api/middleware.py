@@ -4,34 +4,48 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sitechat import logs
 from sitechat.api.errors import send_error
 from sitechat.errors import PayloadTooLarge
+from sitechat.gate.client_ip import ClientIpResolver
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (``X-Request-ID``, taken from a trusted proxy if sane),
-    exposed as ``request.state.request_id`` and echoed in the response."""
+    """Gives every request an id, exposed as ``request.state.request_id`` and echoed in the
+    response (``X-Request-ID``).
 
-    def __init__(self, app: ASGIApp) -> None:
+    An incoming ``X-Request-ID`` is kept only from a trusted proxy (``trusted_proxies``,
+    the rule ``X-Forwarded-For`` follows in ``gate.client_ip``), and only if it looks like
+    an id: 8 to 128 letters, digits, ``.``, ``_`` or ``-``. Anyone else's is replaced by a
+    new one: ids go into logs and error bodies, where a client must not write what it
+    likes, nor reuse another request's id to muddle them.
+    """
+
+    def __init__(self, app: ASGIApp, *, trusted_proxies: Iterable[str] = ()) -> None:
         self.app = app
+        self.proxies = ClientIpResolver(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        client = scope.get("client")
+        if self.proxies.trusts(client[0] if client else None):
+            for name, value in scope.get("headers", ()):
+                if name == b"x-request-id":
+                    incoming = value.decode("latin-1")
+                    break
+        request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        logs.request_id.set(request_id)  # on every log line of this request
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

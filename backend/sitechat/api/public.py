@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from sitechat.api.deps import RequestIdDep, ServicesDep
+from sitechat.api.cors import follow_chatbot
+from sitechat.api.deps import DrainDep, RequestIdDep, ServicesDep, accepting_answers
 from sitechat.api.schemas import (
     ChatAnswer,
     ChatBody,
@@ -24,9 +25,9 @@ from sitechat.api.schemas import (
 )
 from sitechat.api.sse import EventStreamResponse
 from sitechat.chat.events import CompleteEvent, ErrorEvent
-from sitechat.chat.pipeline import ChatRequest
+from sitechat.chat.turn import ChatRequest
 from sitechat.domain import CHATBOT_ID_PATTERN, SESSION_ID_PATTERN
-from sitechat.errors import NotFound
+from sitechat.errors import ConversationNotFound, NotFound
 from sitechat.gate.admission import Admission, GateRequest
 from sitechat.gate.visitor_tokens import HEADER as VISITOR_TOKEN_HEADER
 from sitechat.services import Services
@@ -37,7 +38,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not a JSON object"},
     401: {"model": ErrorBody, "description": "A visitor token is required, invalid or expired"},
     403: {"model": ErrorBody, "description": "The page's origin may not use this chatbot"},
-    404: {"model": ErrorBody, "description": "Unknown chatbot"},
+    404: {
+        "model": ErrorBody,
+        "description": "Unknown chatbot, or no such session (another visitor's included)",
+    },
     413: {"model": ErrorBody, "description": "The request body is too large"},
     422: {"model": ErrorBody, "description": "A field is missing or invalid"},
     429: {
@@ -45,6 +49,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Over a rate limit, the monthly token budget, or the cap on answers "
         "streaming at once (Retry-After and X-RateLimit-* headers)",
     },
+}
+DRAINING = {
+    "model": ErrorBody,
+    "description": "This worker is restarting (server_restarting): ask again at once",
 }
 ChatbotId = Path(pattern=CHATBOT_ID_PATTERN)
 
@@ -68,6 +76,7 @@ class GatedEventStream(EventStreamResponse):
 def gate_request(
     request: Request, services: Services, chatbot_id: str, session_id: str | None = None
 ) -> GateRequest:
+    follow_chatbot(request.scope, chatbot_id)  # CORS answers for this chatbot's origins
     headers = request.headers
     forwarded = ",".join(headers.getlist("x-forwarded-for")) or None
     peer = request.client.host if request.client else None
@@ -81,17 +90,19 @@ def gate_request(
     )
 
 
-def _chat_request(body: ChatBody, request_id: str) -> ChatRequest:
+def _chat_request(body: ChatBody, request_id: str, admission: Admission) -> ChatRequest:
     return ChatRequest(
         message=body.message,
         chatbot_id=body.chatbot_id,
         session_id=body.session_id,
         request_id=request_id,
+        visitor_id=admission.visitor_id,
     )
 
 
 @router.post(
     "/chat/stream",
+    dependencies=[Depends(accepting_answers)],
     summary="Ask a question; the answer streams as Server-Sent Events",
     response_model=None,
     responses={
@@ -100,16 +111,21 @@ def _chat_request(body: ChatBody, request_id: str) -> ChatRequest:
             "description": "start, sources, token…, then complete or error",
         },
         **ERRORS,
+        503: DRAINING,
     },
 )
 async def chat_stream(
-    body: ChatBody, request: Request, services: ServicesDep, request_id: RequestIdDep
+    body: ChatBody,
+    request: Request,
+    services: ServicesDep,
+    request_id: RequestIdDep,
+    drain: DrainDep,
 ) -> EventStreamResponse:
     admission = await services.gate.admit_chat(
         gate_request(request, services, body.chatbot_id, body.session_id)
     )
     try:
-        turn = await services.chat.open_turn(_chat_request(body, request_id))
+        turn = await services.chat.open_turn(_chat_request(body, request_id, admission))
     except BaseException:
         with anyio.CancelScope(shield=True):
             await admission.release()
@@ -119,14 +135,21 @@ async def chat_stream(
         admission,
         ping_interval=services.settings.sse_ping_interval_seconds,
         headers={"X-Request-ID": request_id},
+        drain=drain,
+        stop=turn.stop,
     )
 
 
 @router.post(
     "/chat",
+    dependencies=[Depends(accepting_answers)],
     summary="Ask a question; the whole answer as one JSON document",
     response_model=ChatAnswer,
-    responses={**ERRORS, 502: {"model": ErrorBody, "description": "The model failed"}},
+    responses={
+        **ERRORS,
+        502: {"model": ErrorBody, "description": "The model failed"},
+        503: DRAINING,
+    },
 )
 async def chat(
     body: ChatBody, request: Request, services: ServicesDep, request_id: RequestIdDep
@@ -135,7 +158,7 @@ async def chat(
         gate_request(request, services, body.chatbot_id, body.session_id)
     )
     try:
-        turn = await services.chat.open_turn(_chat_request(body, request_id))
+        turn = await services.chat.open_turn(_chat_request(body, request_id, admission))
         outcome: CompleteEvent | ErrorEvent = await services.chat.answer(turn)
     finally:
         with anyio.CancelScope(shield=True):
@@ -151,7 +174,7 @@ async def chat(
     summary="The public-safe configuration of a chatbot (for the widget)",
     response_model=PublicChatbotConfig,
     response_model_exclude_unset=True,
-    responses={k: ERRORS[k] for k in (403, 404, 429)},
+    responses={k: ERRORS[k] for k in (403, 404, 422, 429)},
 )
 async def chatbot_config(
     request: Request, response: Response, services: ServicesDep, chatbot_id: str = ChatbotId
@@ -186,8 +209,12 @@ async def session_messages(
     admission = await services.gate.admit_visitor_read(
         gate_request(request, services, chatbot_id, session_id)
     )
-    conversation = await services.store.get_conversation(admission.config.id, session_id)
-    messages = [] if conversation is None else await services.store.list_messages(conversation.id)
+    conversation = await services.store.get_conversation(
+        admission.config.id, session_id, visitor_id=admission.visitor_id
+    )
+    if conversation is None:  # unknown, or another visitor's: the same answer
+        raise ConversationNotFound()
+    messages = await services.store.list_messages(conversation.id)
     return {
         "session_id": session_id,
         "messages": [
@@ -210,7 +237,7 @@ async def session_messages(
     status_code=204,
     response_class=Response,
     summary="Rate an answer (helpful or not), optionally with a comment",
-    responses={k: ERRORS[k] for k in (401, 403, 404, 422, 429)},
+    responses={k: ERRORS[k] for k in (400, 401, 403, 404, 413, 422, 429)},
 )
 async def answer_feedback(
     body: FeedbackBody,
@@ -223,8 +250,10 @@ async def answer_feedback(
     admission = await services.gate.admit_visitor_read(
         gate_request(request, services, chatbot_id, session_id)
     )
-    conversation = await services.store.get_conversation(admission.config.id, session_id)
-    if conversation is None:
+    conversation = await services.store.get_conversation(
+        admission.config.id, session_id, visitor_id=admission.visitor_id
+    )
+    if conversation is None:  # unknown, or another visitor's: the same answer
         raise NotFound("No answer with that id in this conversation.")
     await services.archive.set_feedback(
         conversation.id, message_id, rating=body.rating, comment=body.comment

@@ -10,7 +10,10 @@ This module owns every transport concern so the chat pipeline only yields events
   the other, so a visitor who closes the tab cancels the pipeline (and with it the upstream
   model stream) at once rather than at the next write;
 - a lock so a ping never interleaves with a frame, and a send timeout so a client that stops
-  reading cannot pin the task forever.
+  reading cannot pin the task forever;
+- graceful restarts: with a ``Drain``, the stream counts as in flight, and when the drain's
+  grace period ends it asks the answer to stop (``StopSignal``); the pipeline then stores
+  the partial answer and ends the stream with its own ``error`` event.
 
 Divergence from Starlette's ``StreamingResponse``: under ASGI spec 2.4 Starlette stops
 listening for ``http.disconnect`` and relies on a failing ``send``. A stalled model never
@@ -42,6 +45,21 @@ class Event(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
+class Stoppable(Protocol):
+    def request(self, reason: str) -> None: ...
+
+
+class Draining(Protocol):
+    def stream_started(self) -> None: ...
+
+    def stream_ended(self) -> None: ...
+
+    async def stop_requested(self) -> None: ...
+
+
+SERVER_RESTARTING = "server_restarting"
+
+
 def encode_frame(event_id: int, data: Mapping[str, Any]) -> bytes:
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return f"id: {event_id}\ndata: {payload}\n\n".encode()
@@ -62,8 +80,12 @@ class EventStreamResponse(Response):
         ping_interval: float = 15.0,
         send_timeout: float = 30.0,
         headers: Mapping[str, str] | None = None,
+        drain: Draining | None = None,
+        stop: Stoppable | None = None,
     ) -> None:
         self.events = events
+        self.drain = drain
+        self.stop = stop
         self.ping_interval = ping_interval
         self.send_timeout = send_timeout
         self.status_code = 200
@@ -119,17 +141,27 @@ class EventStreamResponse(Response):
                     scope_to_cancel.cancel()
                     return
 
+        async def stop_when_draining(drain: Draining, stop: Stoppable) -> None:
+            await drain.stop_requested()
+            stop.request(SERVER_RESTARTING)  # the pipeline ends the stream itself
+
+        if self.drain is not None:
+            self.drain.stream_started()
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(stream_events, tg.cancel_scope)
                 tg.start_soon(keep_alive)
                 tg.start_soon(listen_for_disconnect, tg.cancel_scope)
+                if self.drain is not None and self.stop is not None:
+                    tg.start_soon(stop_when_draining, self.drain, self.stop)
         finally:
             # Runs the pipeline's own cleanup if it was cancelled before it started.
             aclose = getattr(self.events, "aclose", None)
             if aclose is not None:
                 with anyio.CancelScope(shield=True):
                     await aclose()
+            if self.drain is not None:
+                self.drain.stream_ended()
 
         if not self.disconnected:
             try:

@@ -8,6 +8,12 @@ A turn has two phases, so that every request error is known before a stream star
    ``error``. It saves the assistant message as it ends: complete, failed, or interrupted
    with the partial answer (model failure mid-stream, or the consumer going away).
 
+Whatever way a turn ends, the stored message's ``usage`` says what it cost, and that is what
+its org's and chatbot's monthly budgets are charged: once the model has been called, its
+prompt plus the answer so far, even if the visitor disconnected at ``start`` (an answer
+that failed before the provider took the request, ``request_accepted=False``, costs
+nothing). The fallback answer, written without the model, is free.
+
 Work that does not depend on each other runs concurrently: the history load, the assistant
 row's creation and, when the message is not a follow-up, the search itself.
 """
@@ -19,19 +25,16 @@ import dataclasses
 import logging
 import re
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
-from typing import Any
 
 import anyio
 
+from sitechat import logs, metrics
 from sitechat.chat.events import (
     ChatEvent,
     CompleteEvent,
     ErrorEvent,
-    Source,
     SourcesEvent,
     StartEvent,
     TokenEvent,
@@ -41,103 +44,38 @@ from sitechat.chat.ports import ChatSettings, ConfigSource, MessageLog, ModelSou
 from sitechat.chat.prompt import build_prompt
 from sitechat.chat.quality import (
     DEFAULT_SIMILARITY_LEVELS,
-    ContextQuality,
     SimilarityLevels,
     assess,
 )
 from sitechat.chat.query import EnhancedQuery, QueryEnhancer, is_follow_up
-from sitechat.domain import SESSION_ID_PATTERN, ChatbotConfig, Conversation, Message
+from sitechat.chat.turn import (
+    FREE,
+    ChatRequest,
+    ChatTurn,
+    Progress,
+    new_session_id,
+    spent,
+    to_passages,
+    to_sources,
+    usage_dict,
+)
+from sitechat.domain import SESSION_ID_PATTERN
 from sitechat.errors import (
     ChatbotNotFound,
     InvalidInput,
     ModelError,
     ModelInterrupted,
     ModelUnavailable,
+    ServerRestarting,
     SitechatError,
 )
-from sitechat.llm.base import ChatModel, ContextPassage, GenerationRequest, TextDelta, Usage
+from sitechat.llm.base import GenerationRequest, TextDelta, Usage
 from sitechat.retrieval.base import ScoredChunk
 from sitechat.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
-SNIPPET_CHARS = 240
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRequest:
-    message: str
-    chatbot_id: str
-    session_id: str | None = None
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatTurn:
-    request: ChatRequest
-    config: ChatbotConfig
-    conversation: Conversation
-    user_message: Message
-    started_at: float  # time.monotonic() when the request arrived
-
-    @property
-    def session_id(self) -> str:
-        return self.conversation.session_id
-
-
-def new_session_id() -> str:
-    return uuid.uuid4().hex
-
-
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    text = " ".join(text.split())
-    if len(text) <= limit:
-        return text
-    cut = text[:limit].rsplit(" ", 1)[0]
-    return f"{cut}…"
-
-
-def to_sources(results: Sequence[ScoredChunk]) -> tuple[Source, ...]:
-    return tuple(
-        Source(
-            number=i,
-            chunk_id=r.chunk.id,
-            document_id=r.chunk.document_id,
-            title=r.chunk.title,
-            url=r.chunk.url,
-            heading=r.chunk.heading,
-            snippet=snippet(r.chunk.text),
-            score=r.score,
-        )
-        for i, r in enumerate(results, start=1)
-    )
-
-
-def to_passages(results: Sequence[ScoredChunk]) -> list[ContextPassage]:
-    passages = []
-    for i, r in enumerate(results, start=1):
-        title = r.chunk.title if not r.chunk.heading else f"{r.chunk.title} — {r.chunk.heading}"
-        passages.append(
-            ContextPassage(number=i, title=title, text=r.chunk.text, url=r.chunk.url, score=r.score)
-        )
-    return passages
-
-
-@dataclass(slots=True)
-class _Progress:
-    """What a turn has produced so far, for saving whatever way it ends."""
-
-    assistant_id: str | None = None
-    parts: list[str] = field(default_factory=list)
-    sources: tuple[Source, ...] = ()
-    quality: ContextQuality | None = None
-    ttft_ms: float | None = None
-    saved: bool = False
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
 
 
 class ChatService:
@@ -178,23 +116,36 @@ class ChatService:
         config = await self.configs.get(request.chatbot_id)
         if config is None:
             raise ChatbotNotFound()
+        logs.chatbot_id.set(config.id)  # on every log line of this turn
         session_id = request.session_id or new_session_id()
-        conversation = await self.messages.get_or_create_conversation(config.id, session_id)
+        conversation = await self.messages.get_or_create_conversation(
+            config.id, session_id, visitor_id=request.visitor_id
+        )
         user_message = await self.messages.add_message(conversation.id, "user", message)
         return ChatTurn(request, config, conversation, user_message, started_at)
 
     # --- phase 2 -------------------------------------------------------------------------
 
     async def stream(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
-        progress = _Progress()
+        progress = Progress()
         request_id = turn.request.request_id
+        metrics.ACTIVE_STREAMS.inc()
         try:
             # aclosing: when the consumer leaves, the generation's own cleanup (closing the
             # model stream) runs inside this aclose(), not later in a task asyncio starts.
             async with aclosing(self._generate(turn, progress)) as events:
                 async for event in events:
+                    _count_outcome(event)
                     yield event
+            if turn.stop.reason is not None and not progress.saved:
+                stopped = stop_error(turn.stop.reason)
+                await self._save_end(progress, "interrupted", error_code=stopped.code)
+                event = self._error(stopped, turn, progress, partial=bool(progress.parts))
+                _count_outcome(event)
+                yield event
         except ModelError as exc:
+            if not exc.request_accepted:
+                progress.prompt_tokens = 0  # the provider never took it: nothing to pay
             logger.warning(
                 "model failed: %s (request %s)", exc.__cause__ or exc, request_id, exc_info=exc
             )
@@ -202,24 +153,26 @@ class ChatService:
             await self._save_end(
                 progress, "interrupted" if interrupted else "failed", error_code=exc.code
             )
-            yield self._error(exc, turn, progress, partial=interrupted)
+            yield _counted(self._error(exc, turn, progress, partial=interrupted))
         except SitechatError as exc:
             logger.warning("chat turn failed: %r (request %s)", exc, request_id, exc_info=exc)
             await self._save_end(
                 progress, "interrupted" if progress.parts else "failed", error_code=exc.code
             )
-            yield self._error(exc, turn, progress, partial=bool(progress.parts))
+            yield _counted(self._error(exc, turn, progress, partial=bool(progress.parts)))
         except Exception:
             logger.exception("chat turn crashed (request %s)", request_id)
             internal = SitechatError()
             await self._save_end(
                 progress, "interrupted" if progress.parts else "failed", error_code=internal.code
             )
-            yield self._error(internal, turn, progress, partial=bool(progress.parts))
+            yield _counted(self._error(internal, turn, progress, partial=bool(progress.parts)))
         finally:
+            metrics.ACTIVE_STREAMS.dec()
             if not progress.saved and progress.assistant_id is not None:
                 # The consumer went away (client disconnect, cancellation): keep the partial
                 # answer, marked as interrupted. Shielded: we are inside a cancelled scope.
+                metrics.ANSWERS.labels("interrupted", "client_disconnected").inc()
                 with anyio.CancelScope(shield=True):
                     await self._save_end(progress, "interrupted", error_code="client_disconnected")
 
@@ -232,16 +185,17 @@ class ChatService:
         return last
 
     async def _generate(
-        self, turn: ChatTurn, progress: _Progress
+        self, turn: ChatTurn, progress: Progress
     ) -> AsyncGenerator[ChatEvent, None]:
         config = turn.config
         message = turn.user_message.content
         model = self.models.get(config.provider)
 
         async def search(query: str, variants: Sequence[str] = ()) -> list[ScoredChunk]:
-            return await self.vectors.search(
-                config.id, query, self.settings.retrieval_top_k, variants=variants
-            )
+            with metrics.RETRIEVAL.time():
+                return await self.vectors.search(
+                    config.id, query, self.settings.retrieval_top_k, variants=variants
+                )
 
         # The raw message is searched at once, while history loads and the query is
         # enhanced: most messages are not rewritten, and their search is then already done.
@@ -305,6 +259,8 @@ class ChatService:
                 quality = dataclasses.replace(quality, level="low")
             progress.quality = quality
         yield SourcesEvent(progress.sources, quality.to_dict())
+        if turn.stop.requested:
+            return  # stopped before the model was called: nothing to pay
 
         generation = GenerationRequest(
             messages=prompt.messages,
@@ -317,27 +273,44 @@ class ChatService:
         usage: Usage | None = None
         guard = RepetitionGuard()
         stopped_looping = False
+        # From here the request may reach the model, and its prompt is paid for whatever
+        # happens next: a visitor who disconnects early must not make generation free.
+        progress.model, progress.prompt_tokens = model, prompt.prompt_tokens
+        called_at = time.monotonic()
         stream = model.stream(generation)
         try:
             iterator = stream.__aiter__()
             while True:
                 try:
-                    if not progress.parts and usage is None:
-                        with anyio.fail_after(self.settings.first_token_timeout_seconds):
+                    # A stop request cancels the wait for the model (never a yield).
+                    with turn.stop.interruptible():
+                        if not progress.parts and usage is None:
+                            with anyio.fail_after(self.settings.first_token_timeout_seconds):
+                                item = await iterator.__anext__()
+                        else:
                             item = await iterator.__anext__()
-                    else:
-                        item = await iterator.__anext__()
                 except StopAsyncIteration:
                     break
                 except TimeoutError as exc:
                     raise ModelUnavailable("The language model did not answer in time.") from exc
+                if turn.stop.requested:
+                    break
                 if isinstance(item, TextDelta):
                     if not item.text:
                         continue
                     if progress.ttft_ms is None:
-                        progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
+                        first_token_at = time.monotonic()
+                        progress.ttft_ms = (first_token_at - turn.started_at) * 1000
+                        metrics.TIME_TO_FIRST_TOKEN.labels(model.name).observe(
+                            first_token_at - turn.started_at
+                        )
+                        metrics.MODEL_FIRST_TOKEN.labels(model.name).observe(
+                            first_token_at - called_at
+                        )
                     progress.parts.append(item.text)
                     yield TokenEvent(item.text)
+                    if turn.stop.requested:
+                        break
                     if guard.feed(item.text):
                         stopped_looping = True
                         logger.info(
@@ -345,26 +318,32 @@ class ChatService:
                         )
                         break
                 else:
-                    usage = item
+                    usage = progress.usage = item
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
 
+        if turn.stop.requested:
+            return  # the stream() wrapper stores the partial answer and ends the stream
         answer = progress.text
+        _observe_answer(model.name, turn, progress, usage)
         if usage is None:
             usage = Usage(prompt.prompt_tokens, count_tokens(answer), source="estimated")
-        usage_dict = self._usage_dict(usage, model)
+        cost = usage_dict(usage, model)
         if stopped_looping:
-            usage_dict["stopped"] = "repetition"
-        await self.messages.finish_message(
-            assistant.id,
-            content=answer,
-            status="complete",
-            sources=[s.to_dict() for s in progress.sources],
-            context_quality=quality.to_dict(),
-            usage=usage_dict,
-            ttft_ms=progress.ttft_ms,
-        )
+            cost["stopped"] = "repetition"
+        # Shielded: a disconnect now must not leave it half-saved, or saved (and charged)
+        # twice by the interrupted path.
+        with anyio.CancelScope(shield=True):
+            await self.messages.finish_message(
+                assistant.id,
+                content=answer,
+                status="complete",
+                sources=[s.to_dict() for s in progress.sources],
+                context_quality=quality.to_dict(),
+                usage=cost,
+                ttft_ms=progress.ttft_ms,
+            )
         progress.saved = True
         yield CompleteEvent(
             content=answer,
@@ -372,11 +351,11 @@ class ChatService:
             session_id=turn.session_id,
             sources=progress.sources,
             context_quality=quality.to_dict(),
-            usage=usage_dict,
+            usage=cost,
         )
 
     async def _fallback(
-        self, turn: ChatTurn, progress: _Progress, enhanced: EnhancedQuery
+        self, turn: ChatTurn, progress: Progress, enhanced: EnhancedQuery
     ) -> AsyncIterator[ChatEvent]:
         """Nothing relevant was found: answer honestly without calling the model."""
         assert progress.quality is not None and progress.assistant_id is not None
@@ -386,14 +365,7 @@ class ChatService:
         progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
         progress.parts.append(text)
         yield TokenEvent(text)
-        usage = {
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-            "total_tokens": 0,
-            "source": "none",
-            "provider": None,
-            "model": None,
-        }
+        usage = dict(FREE)
         await self.messages.finish_message(
             progress.assistant_id,
             content=text,
@@ -404,7 +376,19 @@ class ChatService:
             ttft_ms=progress.ttft_ms,
         )
         progress.saved = True
-        logger.info("no context for %r (query %r): fallback answer", turn.config.id, enhanced.text)
+        if self.settings.log_visitor_text:
+            logger.info(
+                "no context for %r (query %r): fallback answer (request %s)",
+                turn.config.id,
+                enhanced.text,
+                turn.request.request_id,
+            )
+        else:  # the visitor's words stay out of the log unless the owner opted in
+            logger.info(
+                "no context for %r: fallback answer (request %s)",
+                turn.config.id,
+                turn.request.request_id,
+            )
         yield CompleteEvent(
             content=text,
             message_id=progress.assistant_id,
@@ -415,18 +399,7 @@ class ChatService:
             fallback=True,
         )
 
-    @staticmethod
-    def _usage_dict(usage: Usage, model: ChatModel) -> dict[str, Any]:
-        return {
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-            "source": usage.source,
-            "provider": model.name,
-            "model": usage.model or None,
-        }
-
-    async def _save_end(self, progress: _Progress, status: str, *, error_code: str) -> None:
+    async def _save_end(self, progress: Progress, status: str, *, error_code: str) -> None:
         if progress.saved or progress.assistant_id is None:
             return
         progress.saved = True
@@ -437,6 +410,7 @@ class ChatService:
                 status=status,  # type: ignore[arg-type]
                 sources=[s.to_dict() for s in progress.sources],
                 context_quality=progress.quality.to_dict() if progress.quality else None,
+                usage=spent(progress),
                 ttft_ms=progress.ttft_ms,
                 error_code=error_code,
             )
@@ -445,7 +419,7 @@ class ChatService:
 
     @staticmethod
     def _error(
-        exc: SitechatError, turn: ChatTurn, progress: _Progress, *, partial: bool
+        exc: SitechatError, turn: ChatTurn, progress: Progress, *, partial: bool
     ) -> ErrorEvent:
         return ErrorEvent.of(
             exc,
@@ -453,3 +427,39 @@ class ChatService:
             message_id=progress.assistant_id,
             partial=partial,
         )
+
+
+# Why an answer was stopped from outside, as the error its readers get.
+_STOP_ERRORS: dict[str, type[SitechatError]] = {"server_restarting": ServerRestarting}
+
+
+def stop_error(reason: str) -> SitechatError:
+    return _STOP_ERRORS.get(reason, SitechatError)()
+
+
+def _count_outcome(event: ChatEvent) -> None:
+    if isinstance(event, CompleteEvent):
+        outcome = "fallback" if event.fallback else "complete"
+        metrics.ANSWERS.labels(outcome, "").inc()
+        logger.info("answer %s", outcome, extra={"outcome": outcome})
+
+
+def _counted(event: ErrorEvent) -> ErrorEvent:
+    outcome = "interrupted" if event.partial else "error"
+    metrics.ANSWERS.labels(outcome, event.code).inc()
+    logger.info(
+        "answer %s: %s", outcome, event.code, extra={"outcome": outcome, "code": event.code}
+    )
+    return event
+
+
+def _observe_answer(provider: str, turn: ChatTurn, progress: Progress, usage: Usage | None) -> None:
+    """Duration and speed of an answer the model finished."""
+    ended = time.monotonic()
+    metrics.ANSWER_DURATION.labels(provider).observe(ended - turn.started_at)
+    if progress.ttft_ms is None:
+        return
+    streaming = ended - turn.started_at - progress.ttft_ms / 1000
+    tokens = usage.completion_tokens if usage is not None else count_tokens(progress.text)
+    if streaming > 0 and tokens > 1:
+        metrics.TOKENS_PER_SECOND.labels(provider).observe((tokens - 1) / streaming)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sitechat import metrics
 from sitechat.domain import ChatbotConfig, TokenUsage
 from sitechat.errors import BudgetExceeded
 from sitechat.gate.policy import ChatbotPolicy
@@ -53,6 +54,8 @@ class BudgetGuard:
         now = datetime.now(UTC)
         chatbot = await self.chatbot_status(config, policy, fresh=False, now=now)
         org = await self.org_status(config.org_id, fresh=False, now=now)
+        if org.budget is not None:
+            metrics.BUDGET_USED.labels(config.org_id).set(org.used.total_tokens)
         if chatbot.exceeded or org.exceeded:
             raise BudgetExceeded(retry_after=seconds_until_next_month(now))
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import anyio
 
+from sitechat import metrics
 from sitechat.domain import RejectionCount
 from sitechat.storage.usage import UsageLedger, day_of
 
@@ -31,6 +32,7 @@ class RejectionCounter:
         self._pending: Counter[tuple[str, str, str]] = Counter()
 
     def add(self, chatbot_id: str, reason: str) -> None:
+        metrics.GATE_REFUSALS.labels(reason).inc()
         self._pending[(chatbot_id, day_of(datetime.now(UTC)), reason)] += 1
 
     def pending(self, chatbot_id: str) -> list[RejectionCount]:

@@ -1,22 +1,23 @@
 """Ingestion jobs: accept a source now, index it in the background, report status and progress.
 
-A job's record is its document row: ``status`` (``queued`` → ``running`` → ``done`` or
-``failed`` with ``error``), ``chunk_count``, and ``metadata["progress"]`` (``pages_total``,
-``pages_done``, ``pages_failed``, ``chunks``) and ``metadata["job"]`` (timestamps). A site
-crawl is one job whose record is a ``site`` document; each page becomes a document of its
-own (``metadata["parent"]`` names the crawl), so a failing page fails alone.
+A job's public record is its document row: ``status`` (``queued`` → ``running`` → ``done``
+or ``failed`` with ``error``), ``chunk_count``, and ``metadata["progress"]``
+(``pages_total``, ``pages_done``, ``pages_failed``, ``chunks``) and ``metadata["job"]``
+(timestamps). A site crawl is one job whose record is a ``site`` document; each page becomes
+a document of its own (``metadata["parent"]`` names the crawl), so a failing page fails alone.
 
-Jobs run in this process, at most ``concurrency`` at a time, on tasks owned by
-``IngestionJobs``; ``aclose()`` cancels what is still running and marks it failed, so no
-document stays ``running`` forever after a shutdown. The admin API and the CLI both submit
-through here; the CLI waits for its jobs with ``wait()``.
+Submitting writes the document and a job row in the database queue (``storage.jobs``) and
+returns at once; whichever process runs a ``JobRunner`` (the server on the embedded
+defaults, ``sitechat worker`` in a deployment, or the CLI for its own jobs when no server
+holds the index) claims the job and calls ``execute``. So an upload through one API process
+can be indexed by another, and the CLI can add documents while a server runs.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +28,13 @@ from sitechat.errors import Conflict, DocumentNotFound, IngestionError, Sitechat
 from sitechat.ingestion.core import Ingestor, now_iso, source_key
 from sitechat.ingestion.crawl import Crawler, CrawlOptions
 from sitechat.ingestion.fetch import FetchedPage, Fetcher, FetchPolicy
+from sitechat.ingestion.netguard import parse_networks
+from sitechat.storage.jobs import Job, JobQueue, JobStatus
 
 logger = logging.getLogger(__name__)
 
 INTERRUPTED = "Ingestion was interrupted (the server stopped); submit the document again."
-
-Work = Callable[[], Coroutine[Any, Any, None]]
+OPEN_STATUSES = ("queued", "running")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +49,18 @@ class IngestionJobs:
     def __init__(
         self,
         ingestor: Ingestor,
+        queue: JobQueue,
         *,
         fetch_policy: FetchPolicy | None = None,
-        concurrency: int = 2,
+        wait_poll_seconds: float = 0.2,
     ) -> None:
         self.ingestor = ingestor
+        self.queue = queue
         self.fetch_policy = fetch_policy or FetchPolicy()
-        self._limiter = anyio.CapacityLimiter(concurrency)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._documents: dict[str, Document] = {}
-        self._closed = False
+        self.wait_poll_seconds = wait_poll_seconds
+        # Called after a job is queued: the local runner, if this process has one, looks
+        # at once instead of at its next poll.
+        self.on_queued: Callable[[], None] | None = None
 
     # --- submitting -----------------------------------------------------------------------
 
@@ -66,40 +70,51 @@ class IngestionJobs:
         document = await self._claim(
             chatbot_id, key=key, title=upload.title or upload.filename or "Untitled", url=None
         )
-
-        async def work() -> None:
-            await self.ingestor.ingest_claimed(
-                document,
-                upload.data,
-                filename=upload.filename,
-                title=upload.title,
-                content_type=upload.content_type,
-            )
-
-        return self._start(document, work)
+        is_text = isinstance(upload.data, str)
+        data = upload.data.encode("utf-8") if isinstance(upload.data, str) else upload.data
+        payload = {
+            "filename": upload.filename,
+            "content_type": upload.content_type,
+            "title": upload.title,
+            "text": is_text,
+        }
+        return await self._enqueue(document, "upload", payload, data)
 
     async def submit_url(
-        self, chatbot_id: str, url: str, *, crawl: CrawlOptions | None = None
+        self,
+        chatbot_id: str,
+        url: str,
+        *,
+        crawl: CrawlOptions | None = None,
+        allowed_networks: list[str] | None = None,
     ) -> Document:
-        """Queue one page, or a whole site when ``crawl`` is given."""
+        """Queue one page, or a whole site when ``crawl`` is given.
+
+        ``allowed_networks``: private networks this job may fetch from besides the
+        deployment's own (the operator's CLI ``--allow-network``; the admin API never sets
+        it). Checked here, so a bad entry fails the submission, not the job.
+        """
+        networks = list(allowed_networks or [])
+        parse_networks(networks)  # ValueError names a bad entry
         if crawl is None:
             document = await self._claim(chatbot_id, key=source_key(url=url), title=url, url=url)
-            return self._start(document, lambda: self._fetch_one(document))
+            return await self._enqueue(document, "url", {"url": url, "allowed_networks": networks})
+        options = {
+            "max_pages": crawl.max_pages,
+            "max_depth": crawl.max_depth,
+            "sitemap": crawl.use_sitemap,
+        }
         document = await self._claim(
             chatbot_id,
             key=source_key(url=url, crawl=True),
             title=url,
             url=url,
             source_type="site",
-            metadata={
-                "crawl": {
-                    "max_pages": crawl.max_pages,
-                    "max_depth": crawl.max_depth,
-                    "sitemap": crawl.use_sitemap,
-                }
-            },
+            metadata={"crawl": options},
         )
-        return self._start(document, lambda: self._crawl(document, crawl))
+        return await self._enqueue(
+            document, "crawl", {"url": url, "crawl": options, "allowed_networks": networks}
+        )
 
     async def _claim(
         self,
@@ -111,10 +126,8 @@ class IngestionJobs:
         source_type: str = "unknown",
         metadata: dict[str, Any] | None = None,
     ) -> Document:
-        if self._closed:
-            raise SitechatError("Ingestion is shutting down.")
         existing = await self.ingestor.find_source(chatbot_id, key, url=url, title=title)
-        if existing is not None and existing.id in self._tasks:
+        if existing is not None and await self.queue.open_jobs([existing.id]):
             raise Conflict("This document is already being ingested.")
         return await self.ingestor.claim(
             chatbot_id,
@@ -126,39 +139,86 @@ class IngestionJobs:
             metadata={"job": {"submitted_at": now_iso()}, **(metadata or {})},
         )
 
-    def _start(self, document: Document, work: Work) -> Document:
-        task = asyncio.create_task(self._run(document, work), name=f"ingest-{document.id}")
-        self._tasks[document.id] = task
-        self._documents[document.id] = document
-
-        def forget(_task: asyncio.Task[None]) -> None:
-            self._tasks.pop(document.id, None)
-            self._documents.pop(document.id, None)
-
-        task.add_done_callback(forget)
+    async def _enqueue(
+        self, document: Document, kind: Any, payload: dict[str, Any], data: bytes | None = None
+    ) -> Document:
+        await self.queue.enqueue(
+            document_id=document.id,
+            chatbot_id=document.chatbot_id,
+            kind=kind,
+            payload=payload,
+            data=data,
+        )
+        if self.on_queued is not None:
+            self.on_queued()
         return document
 
-    # --- running --------------------------------------------------------------------------
+    # --- running (in the process whose runner claimed the job) ----------------------------
 
-    async def _run(self, document: Document, work: Work) -> None:
+    async def execute(self, job: Job) -> JobStatus:
+        """Run a claimed job; its outcome is recorded on its document."""
+        document = await self.ingestor.store.get_document(job.chatbot_id, job.document_id)
+        if document is None:
+            return "cancelled"  # deleted while queued
+        await self.ingestor.store.update_document(document.id, status="running")
+        await self._stamp(document, started_at=now_iso())
         try:
-            async with self._limiter:
-                await self.ingestor.store.update_document(document.id, status="running")
-                await self._stamp(document, started_at=now_iso())
-                try:
-                    await work()
-                except (IngestionError, DocumentNotFound):
-                    pass  # recorded on the document by the ingestor
-                except SitechatError as exc:
-                    await self.ingestor.fail(document, exc.message)
-                except Exception:
-                    logger.exception("ingestion job for %s crashed", document.id)
-                    await self.ingestor.fail(document, "Ingestion failed unexpectedly.")
-                await self._stamp(document, finished_at=now_iso())
-        except asyncio.CancelledError:
-            with anyio.CancelScope(shield=True):
-                await self._mark_interrupted(document)
-            raise
+            await self._work(job, document)
+        except (IngestionError, DocumentNotFound):
+            pass  # recorded on the document by the ingestor
+        except SitechatError as exc:
+            await self.ingestor.fail(document, exc.message)
+        except Exception:
+            logger.exception("ingestion job for %s crashed", document.id)
+            await self.ingestor.fail(document, "Ingestion failed unexpectedly.")
+        await self._stamp(document, finished_at=now_iso())
+        current = await self.ingestor.store.get_document(job.chatbot_id, job.document_id)
+        return "done" if current is not None and current.status == "done" else "failed"
+
+    async def _work(self, job: Job, document: Document) -> None:
+        payload = job.payload
+        if job.kind == "upload":
+            raw = job.data or b""
+            data: bytes | str = raw.decode("utf-8") if payload.get("text") else raw
+            await self.ingestor.ingest_claimed(
+                document,
+                data,
+                filename=payload.get("filename"),
+                title=payload.get("title"),
+                content_type=payload.get("content_type"),
+            )
+        elif job.kind == "url":
+            await self._fetch_one(document, self._policy(payload))
+        else:
+            options = payload.get("crawl") or {}
+            defaults = CrawlOptions()
+            crawl = CrawlOptions(
+                max_pages=int(options.get("max_pages", defaults.max_pages)),
+                max_depth=int(options.get("max_depth", defaults.max_depth)),
+                use_sitemap=bool(options.get("sitemap", defaults.use_sitemap)),
+            )
+            await self._crawl(document, crawl, self._policy(payload))
+
+    def _policy(self, payload: dict[str, Any]) -> FetchPolicy:
+        extra = parse_networks(payload.get("allowed_networks") or [])
+        if not extra:
+            return self.fetch_policy
+        addresses = self.fetch_policy.addresses
+        wider = dataclasses.replace(addresses, allowed=tuple(addresses.allowed) + tuple(extra))
+        return dataclasses.replace(self.fetch_policy, addresses=wider)
+
+    async def requeued(self, job: Job, failed: bool) -> None:
+        """A job whose runner stopped or died: its document says so."""
+        try:
+            document = await self.ingestor.store.get_document(job.chatbot_id, job.document_id)
+            if document is None or document.status not in OPEN_STATUSES:
+                return
+            if failed:
+                await self.ingestor.fail(document, INTERRUPTED)
+            else:
+                await self.ingestor.store.update_document(document.id, status="queued")
+        except Exception:
+            logger.exception("could not record the requeue of document %s", job.document_id)
 
     async def _stamp(self, document: Document, **times: str) -> None:
         current = await self.ingestor.store.get_document(document.chatbot_id, document.id)
@@ -166,17 +226,9 @@ class IngestionJobs:
             job = {**(current.metadata.get("job") or {}), **times}
             await self.ingestor.update_metadata(current, job=job)
 
-    async def _mark_interrupted(self, document: Document) -> None:
-        try:
-            current = await self.ingestor.store.get_document(document.chatbot_id, document.id)
-            if current is not None and current.status in ("queued", "running"):
-                await self.ingestor.fail(current, INTERRUPTED)
-        except Exception:
-            logger.exception("could not mark document %s as interrupted", document.id)
-
-    async def _fetch_one(self, document: Document) -> None:
+    async def _fetch_one(self, document: Document, policy: FetchPolicy) -> None:
         assert document.url is not None
-        fetcher = Fetcher(self.fetch_policy)
+        fetcher = Fetcher(policy)
         try:
             page = await fetcher.fetch(document.url)
         except IngestionError as exc:
@@ -189,10 +241,10 @@ class IngestionJobs:
         )
         await self.ingestor.ingest_claimed(document, page.data, content_type=page.content_type)
 
-    async def _crawl(self, root: Document, options: CrawlOptions) -> None:
+    async def _crawl(self, root: Document, options: CrawlOptions, policy: FetchPolicy) -> None:
         assert root.url is not None
         progress = {"pages_total": 0, "pages_done": 0, "pages_failed": 0, "chunks": 0}
-        fetcher = Fetcher(self.fetch_policy)
+        fetcher = Fetcher(policy)
         try:
             async for result in Crawler(fetcher, options).pages(root.url):
                 progress["pages_total"] += 1
@@ -234,32 +286,19 @@ class IngestionJobs:
             return False, 0
         return True, result.document.chunk_count
 
-    # --- waiting and closing --------------------------------------------------------------
+    # --- waiting and cancelling -----------------------------------------------------------
 
-    def running(self, document_id: str) -> bool:
-        return document_id in self._tasks
+    async def running(self, document_id: str) -> bool:
+        """True while the document has a job queued or running (in any process)."""
+        return bool(await self.queue.open_jobs([document_id]))
 
     async def cancel(self, document_id: str) -> None:
-        """Stop the job of ``document_id`` (if any) and wait until it has stopped."""
-        task = self._tasks.get(document_id)
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task})
+        """Cancel the document's open jobs; a runner holding one stops it at its next
+        heartbeat (and never writes chunks for a document that is gone)."""
+        await self.queue.cancel_document(document_id)
 
     async def wait(self, document_id: str) -> None:
-        """Until the job of ``document_id`` (if any) has ended."""
-        task = self._tasks.get(document_id)
-        if task is not None:
-            await asyncio.wait({task})
-
-    async def aclose(self) -> None:
-        self._closed = True
-        tasks = list(self._tasks.values())
-        documents = list(self._documents.values())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks)
-        # A job cancelled before it started never ran its own handler: mark it here.
-        for document in documents:
-            await self._mark_interrupted(document)
+        """Until the document's jobs have ended (whoever runs them)."""
+        # Polled: the job may run in another process, and only the database knows.
+        while await self.running(document_id):  # noqa: ASYNC110
+            await anyio.sleep(self.wait_poll_seconds)

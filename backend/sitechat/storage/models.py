@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -138,6 +139,7 @@ class ConversationRow(Base):
     session_id: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    visitor_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class MessageRow(Base):
@@ -236,3 +238,33 @@ class GateRejectionRow(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # "2026-11-21"
     reason: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class IngestionJobRow(Base):
+    """A piece of ingestion work waiting for, or held by, a job runner.
+
+    The document row shows an owner the status and progress; this row is how processes
+    share the work: whichever runner claims it (``storage.jobs``) indexes it. ``data`` holds
+    an upload's bytes until the job ends; ``payload`` the rest (file name, URL, crawl
+    options). ``heartbeat_at`` tells a dead runner's jobs from slow ones.
+    """
+
+    __tablename__ = "ingestion_jobs"
+    __table_args__ = (Index(None, "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    document_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    chatbot_id: Mapped[str] = mapped_column(String(CHATBOT_ID_LENGTH))
+    kind: Mapped[str] = mapped_column(String(16))  # "upload" | "url" | "crawl"
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # queued, running, done, failed, cancelled
+    attempts: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str | None] = mapped_column(String(128))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

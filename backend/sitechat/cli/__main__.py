@@ -1,0 +1,7 @@
+"""``python -m sitechat.cli``."""
+
+import sys
+
+from sitechat.cli import app
+
+sys.exit(app())
