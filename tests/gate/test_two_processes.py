@@ -5,11 +5,7 @@ reaches the other's in-process cache at once (pub/sub), not after its TTL."""
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +15,7 @@ import httpx
 import pytest
 
 from sitechat.storage import Database, Store
+from tests.support.processes import Server, free_port, start, stop, wait_ready
 from tests.support.redis import IN_CI, REDIS_URL, delete_prefix, redis_available
 
 QUESTION = {"message": "Tell me about quantum chromodynamics", "chatbot_id": "duo"}
@@ -34,13 +31,6 @@ class Pair:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def seed(database_url: str) -> str:
     database = Database(database_url)
     await database.start(migrate=True)
@@ -54,21 +44,6 @@ async def seed(database_url: str) -> str:
         await database.close()
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"server exited: {process.stdout.read().decode() if process.stdout else ''}"
-            )
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start in time")
-
-
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     if not asyncio.run(redis_available()):
@@ -80,13 +55,11 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     database_url = f"sqlite+aiosqlite:///{root / 'shared.db'}"
     key = asyncio.run(seed(database_url))
     prefix = f"sitechat-test:{secrets.token_hex(6)}:"
-    processes: list[subprocess.Popen[bytes]] = []
-    urls: list[str] = []
+    servers: list[Server] = []
     try:
         for index in range(2):
             port = free_port()
             env = {
-                **os.environ,
                 "SITECHAT_ENVIRONMENT": "test",
                 "SITECHAT_DATA_DIR": str(root / f"node{index}"),
                 "SITECHAT_DATABASE_URL": database_url,
@@ -98,34 +71,15 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
                 "SITECHAT_CONFIG_CACHE_TTL_SECONDS": "600",
                 "SITECHAT_LOG_LEVEL": "WARNING",
             }
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-c",
-                        "from sitechat.cli import app; app()",
-                        "serve",
-                        "--port",
-                        str(port),
-                    ],
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                )
+            servers.append(
+                Server(f"http://127.0.0.1:{port}", start("serve", "--port", str(port), env=env))
             )
-            urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 60
-        for url, process in zip(urls, processes, strict=True):
-            wait_ready(url, process, deadline)
-        yield Pair((urls[0], urls[1]), key)
+        for server in servers:
+            wait_ready(server)
+        yield Pair((servers[0].url, servers[1].url), key)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for server in servers:
+            stop(server.process)
         asyncio.run(delete_prefix(prefix))
 
 

@@ -25,7 +25,7 @@ from sitechat.api.schemas import (
 )
 from sitechat.api.sse import EventStreamResponse
 from sitechat.chat.events import CompleteEvent, ErrorEvent
-from sitechat.chat.turn import ChatRequest
+from sitechat.chat.turn import ChatRequest, ChatTurn
 from sitechat.domain import CHATBOT_ID_PATTERN, SESSION_ID_PATTERN
 from sitechat.errors import ConversationNotFound, NotFound
 from sitechat.gate.admission import Admission, GateRequest
@@ -90,14 +90,29 @@ def gate_request(
     )
 
 
-def _chat_request(body: ChatBody, request_id: str, admission: Admission) -> ChatRequest:
-    return ChatRequest(
-        message=body.message,
-        chatbot_id=body.chatbot_id,
-        session_id=body.session_id,
-        request_id=request_id,
-        visitor_id=admission.visitor_id,
+async def _admit_and_open(
+    body: ChatBody, request: Request, services: Services, request_id: str
+) -> tuple[Admission, ChatTurn]:
+    """The gate, then the turn (the user message stored); the caller releases the
+    admission, which is given back here already if the turn could not open."""
+    admission = await services.gate.admit_chat(
+        gate_request(request, services, body.chatbot_id, body.session_id)
     )
+    try:
+        turn = await services.chat.open_turn(
+            ChatRequest(
+                message=body.message,
+                chatbot_id=body.chatbot_id,
+                session_id=body.session_id,
+                request_id=request_id,
+                visitor_id=admission.visitor_id,
+            )
+        )
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await admission.release()
+        raise
+    return admission, turn
 
 
 @router.post(
@@ -121,15 +136,7 @@ async def chat_stream(
     request_id: RequestIdDep,
     drain: DrainDep,
 ) -> EventStreamResponse:
-    admission = await services.gate.admit_chat(
-        gate_request(request, services, body.chatbot_id, body.session_id)
-    )
-    try:
-        turn = await services.chat.open_turn(_chat_request(body, request_id, admission))
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await admission.release()
-        raise
+    admission, turn = await _admit_and_open(body, request, services, request_id)
     return GatedEventStream(
         services.chat.stream(turn),
         admission,
@@ -154,11 +161,8 @@ async def chat_stream(
 async def chat(
     body: ChatBody, request: Request, services: ServicesDep, request_id: RequestIdDep
 ) -> Any:
-    admission = await services.gate.admit_chat(
-        gate_request(request, services, body.chatbot_id, body.session_id)
-    )
+    admission, turn = await _admit_and_open(body, request, services, request_id)
     try:
-        turn = await services.chat.open_turn(_chat_request(body, request_id, admission))
         outcome: CompleteEvent | ErrorEvent = await services.chat.answer(turn)
     finally:
         with anyio.CancelScope(shield=True):
