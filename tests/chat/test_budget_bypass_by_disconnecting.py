@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from sitechat.api.app import create_app
-from sitechat.chat.events import TokenEvent
+from sitechat.chat.events import CompleteEvent, TokenEvent
 from sitechat.chat.turn import ChatRequest
 from sitechat.domain import Message, TokenUsage
 from sitechat.services import Services
@@ -220,3 +220,35 @@ async def test_a_provider_that_cannot_be_reached_is_not_charged(openai_settings:
         used = await month_usage(harness.services)
     assert answer.status == "failed"
     assert used == TokenUsage()
+
+
+async def test_a_follow_ups_query_rewrite_is_charged_with_its_answer(
+    openai_settings: Any, scripted_openai: ScriptedOpenAI
+) -> None:
+    """The model call that makes a follow-up standalone is a model call too: its tokens are
+    in the answer's usage (``query_rewrite``) and in what the budgets are charged."""
+    from sitechat.chat.query import QueryEnhancer
+
+    async with running_app(openai_settings()) as h:
+        h.services.chat.enhancer = QueryEnhancer(timeout_seconds=5.0)
+        scripted_openai.script(Script(tokens=["Orders", " ship", " in", " two", " days", "."]))
+        first = await h.services.chat.answer(
+            await h.services.chat.open_turn(
+                ChatRequest(message="When do orders ship?", chatbot_id="shop")
+            )
+        )
+        scripted_openai.enqueue(
+            Script(tokens=["How much does shipping cost?"]),  # the rewrite
+            Script(tokens=["Shipping", " is", " free", " over", " 50", " euros", "."]),
+        )
+        follow_up = await h.services.chat.answer(
+            await h.services.chat.open_turn(
+                ChatRequest(message="and the cost?", chatbot_id="shop", session_id=first.session_id)
+            )
+        )
+        month = await month_usage(h.services)
+    assert isinstance(follow_up, CompleteEvent) and isinstance(first, CompleteEvent)
+    rewrite = follow_up.usage["query_rewrite"]
+    assert rewrite["prompt_tokens"] > 0 and rewrite["completion_tokens"] > 0
+    assert follow_up.usage["prompt_tokens"] > rewrite["prompt_tokens"]
+    assert month.total_tokens == first.usage["total_tokens"] + follow_up.usage["total_tokens"]

@@ -58,6 +58,7 @@ from sitechat.chat.turn import (
     to_passages,
     to_sources,
     usage_dict,
+    with_rewrite,
 )
 from sitechat.domain import SESSION_ID_PATTERN
 from sitechat.errors import (
@@ -219,6 +220,7 @@ class ChatService:
 
             # Bounded by the enhancer's timeout: never delays the answer by more than that.
             enhanced = await self.enhancer.enhance(config, message, history, model)
+            progress.rewrite = enhanced.usage
             if speculative is not None and enhanced.text == message and not enhanced.variants:
                 results = await speculative
             else:
@@ -329,7 +331,7 @@ class ChatService:
         _observe_answer(model.name, turn, progress, usage)
         if usage is None:
             usage = Usage(prompt.prompt_tokens, count_tokens(answer), source="estimated")
-        cost = usage_dict(usage, model)
+        cost = usage_dict(usage, model, rewrite=progress.rewrite)
         if stopped_looping:
             cost["stopped"] = "repetition"
         # Shielded: a disconnect now must not leave it half-saved, or saved (and charged)
@@ -365,7 +367,7 @@ class ChatService:
         progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
         progress.parts.append(text)
         yield TokenEvent(text)
-        usage = dict(FREE)
+        usage = with_rewrite(dict(FREE), progress.rewrite)
         await self.messages.finish_message(
             progress.assistant_id,
             content=text,

@@ -26,6 +26,7 @@ chatbot, model, recent history and message (``cache_size`` entries, ``cache_ttl_
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -37,9 +38,10 @@ from dataclasses import dataclass
 import anyio
 
 from sitechat.domain import ChatbotConfig, Message
-from sitechat.errors import SitechatError
-from sitechat.llm.base import ChatMessage, ChatModel, GenerationRequest, TextDelta
+from sitechat.errors import ModelError, SitechatError
+from sitechat.llm.base import ChatMessage, ChatModel, GenerationRequest, TextDelta, Usage
 from sitechat.text import content_terms, content_words
+from sitechat.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class EnhancedQuery:
     # "none", "follow-up-heuristic", "model", or "model-cached"
     strategy: str
     variants: tuple[str, ...] = ()
+    # What the rewrite's model call cost (None: no call); paid whether or not it was used.
+    usage: Usage | None = None
 
 
 def is_follow_up(message: str) -> bool:
@@ -173,23 +177,34 @@ class QueryEnhancer:
         if cached is not None:
             return EnhancedQuery(cached.text, cached.rewritten, "model-cached", cached.variants)
         rewritten: EnhancedQuery | None = None
+        cost: list[Usage] = []
         with anyio.move_on_after(self.timeout_seconds) as scope:
             try:
-                rewritten = await self._rewrite(config, message, history, model)
+                rewritten = await self._rewrite(config, message, history, model, cost)
             except SitechatError as exc:
+                if isinstance(exc, ModelError) and not exc.request_accepted:
+                    cost.clear()  # the provider never took it: nothing to pay
                 logger.info("query rewrite failed (%s): using the heuristic", exc.code)
             except Exception:
                 logger.warning("query rewrite crashed: using the heuristic", exc_info=True)
         if scope.cancelled_caught:
             logger.info("query rewrite took over %.1fs: using the heuristic", self.timeout_seconds)
+        usage = cost[-1] if cost else None
         if rewritten is None:
-            return enhance_query(message, history)
+            return dataclasses.replace(enhance_query(message, history), usage=usage)
         self._cache.put(key, rewritten)
-        return rewritten
+        return dataclasses.replace(rewritten, usage=usage)
 
     async def _rewrite(
-        self, config: ChatbotConfig, message: str, history: Sequence[Message], model: ChatModel
+        self,
+        config: ChatbotConfig,
+        message: str,
+        history: Sequence[Message],
+        model: ChatModel,
+        cost: list[Usage],
     ) -> EnhancedQuery | None:
+        """``cost`` gets what the call costs as soon as it is made (an estimate), then the
+        provider's own count when it arrives: a rewrite cut by the timeout is paid too."""
         variants = VARIANTS_INSTRUCTION.format(n=self.variants) if self.variants else ""
         messages = [
             ChatMessage("system", REWRITE_INSTRUCTIONS.format(name=config.name, variants=variants)),
@@ -203,11 +218,16 @@ class QueryEnhancer:
             max_tokens=48 * (1 + self.variants),
         )
         parts: list[str] = []
+        prompt_tokens = sum(count_tokens(m.content) for m in messages)
+        cost[:] = [Usage(prompt_tokens, 0, "estimated")]
         stream = model.stream(request)
         try:
             async for item in stream:
                 if isinstance(item, TextDelta):
                     parts.append(item.text)
+                    cost[:] = [Usage(prompt_tokens, count_tokens("".join(parts)), "estimated")]
+                else:
+                    cost[:] = [item]
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()

@@ -110,6 +110,7 @@ class Progress:
     model: ChatModel | None = None
     prompt_tokens: int = 0
     usage: Usage | None = None
+    rewrite: Usage | None = None  # the query rewrite's model call, when there was one
 
     @property
     def text(self) -> str:
@@ -117,23 +118,44 @@ class Progress:
 
 
 def spent(progress: Progress) -> dict[str, Any]:
-    """What a turn that did not complete cost: nothing if the model was not called;
-    else its prompt plus the answer so far (the provider's count if it arrived, else
-    tiktoken's), recorded like a complete answer's usage."""
+    """What a turn that did not complete cost: nothing if no model was called; else its
+    prompt plus the answer so far (the provider's count if it arrived, else tiktoken's),
+    and the query rewrite's, recorded like a complete answer's usage."""
     if progress.model is None:
-        return dict(FREE)
+        return with_rewrite(dict(FREE), progress.rewrite)
     usage = progress.usage or Usage(
         progress.prompt_tokens, count_tokens(progress.text), source="estimated"
     )
-    return usage_dict(usage, progress.model)
+    return usage_dict(usage, progress.model, rewrite=progress.rewrite)
 
 
-def usage_dict(usage: Usage, model: ChatModel) -> dict[str, Any]:
-    return {
+def usage_dict(usage: Usage, model: ChatModel, *, rewrite: Usage | None = None) -> dict[str, Any]:
+    cost = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
         "source": usage.source,
         "provider": model.name,
         "model": usage.model or None,
+    }
+    return with_rewrite(cost, rewrite)
+
+
+def with_rewrite(cost: dict[str, Any], rewrite: Usage | None) -> dict[str, Any]:
+    """A turn's cost including the model call that rewrote its question (a follow-up made
+    standalone): the totals budgets are charged count it, and ``query_rewrite`` shows it."""
+    if rewrite is None:
+        return cost
+    prompt = cost["prompt_tokens"] + rewrite.prompt_tokens
+    completion = cost["completion_tokens"] + rewrite.completion_tokens
+    return {
+        **cost,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "query_rewrite": {
+            "prompt_tokens": rewrite.prompt_tokens,
+            "completion_tokens": rewrite.completion_tokens,
+            "source": rewrite.source,
+        },
     }
