@@ -105,9 +105,15 @@ async def test_an_upload_through_one_api_process_is_indexed_by_the_worker(
 
         connection = await asyncpg.connect(postgres.replace("+asyncpg", ""))
         try:
-            row = await connection.fetchrow(
-                "SELECT status, worker FROM ingestion_jobs WHERE document_id = $1", document_id
-            )
+            # The job row ends just after its document does: the runner records it last.
+            for _ in range(100):
+                row = await connection.fetchrow(
+                    "SELECT status, worker FROM ingestion_jobs WHERE document_id = $1",
+                    document_id,
+                )
+                if row["status"] != "running":
+                    break
+                await asyncio.sleep(0.05)
         finally:
             await connection.close()
         assert row["status"] == "done"
