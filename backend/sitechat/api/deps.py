@@ -21,6 +21,13 @@ def get_request_id(request: Request) -> str:
     return request_id
 
 
+def client_ip(request: Request) -> str:
+    """The client's address: the peer, or the address a trusted proxy forwarded."""
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    peer = request.client.host if request.client else None
+    return get_services(request).client_ips.resolve(peer, forwarded)
+
+
 def get_drain(request: Request) -> Drain:
     drain: Drain = request.app.state.drain
     return drain

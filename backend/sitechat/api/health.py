@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from sitechat import metrics
-from sitechat.api.deps import DrainDep, ServicesDep
+from sitechat.api.deps import DrainDep, ServicesDep, client_ip
 from sitechat.errors import NotFound
 
 router = APIRouter(tags=["health"])
@@ -72,10 +72,8 @@ def _may_read_metrics(request: Request, services: ServicesDep) -> bool:
         presented.encode("utf-8", "replace"), f"Bearer {token}".encode()
     ):
         return True
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
-    peer = request.client.host if request.client else None
     try:
-        client = ipaddress.ip_address(services.client_ips.resolve(peer, forwarded))
+        client = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
     return any(

@@ -14,7 +14,13 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from sitechat.api.cors import follow_chatbot
-from sitechat.api.deps import DrainDep, RequestIdDep, ServicesDep, accepting_answers
+from sitechat.api.deps import (
+    DrainDep,
+    RequestIdDep,
+    ServicesDep,
+    accepting_answers,
+    client_ip,
+)
 from sitechat.api.schemas import (
     ChatAnswer,
     ChatBody,
@@ -73,16 +79,12 @@ class GatedEventStream(EventStreamResponse):
                 await self.admission.release()
 
 
-def gate_request(
-    request: Request, services: Services, chatbot_id: str, session_id: str | None = None
-) -> GateRequest:
+def gate_request(request: Request, chatbot_id: str, session_id: str | None = None) -> GateRequest:
     follow_chatbot(request.scope, chatbot_id)  # CORS answers for this chatbot's origins
     headers = request.headers
-    forwarded = ",".join(headers.getlist("x-forwarded-for")) or None
-    peer = request.client.host if request.client else None
     return GateRequest(
         chatbot_id=chatbot_id,
-        client_ip=services.client_ips.resolve(peer, forwarded),
+        client_ip=client_ip(request),
         origin=headers.get("origin"),
         host=headers.get("host"),
         session_id=session_id,
@@ -96,7 +98,7 @@ async def _admit_and_open(
     """The gate, then the turn (the user message stored); the caller releases the
     admission, which is given back here already if the turn could not open."""
     admission = await services.gate.admit_chat(
-        gate_request(request, services, body.chatbot_id, body.session_id)
+        gate_request(request, body.chatbot_id, body.session_id)
     )
     try:
         turn = await services.chat.open_turn(
@@ -184,7 +186,7 @@ async def chatbot_config(
     request: Request, response: Response, services: ServicesDep, chatbot_id: str = ChatbotId
 ) -> Any:
     admission, token, expires_at = await services.gate.admit_config(
-        gate_request(request, services, chatbot_id)
+        gate_request(request, chatbot_id)
     )
     public = admission.config.public_dict()
     settings = services.settings
@@ -211,7 +213,7 @@ async def session_messages(
     session_id: str = Path(pattern=SESSION_ID_PATTERN),
 ) -> Any:
     admission = await services.gate.admit_visitor_read(
-        gate_request(request, services, chatbot_id, session_id)
+        gate_request(request, chatbot_id, session_id)
     )
     conversation = await services.store.get_conversation(
         admission.config.id, session_id, visitor_id=admission.visitor_id
@@ -252,7 +254,7 @@ async def answer_feedback(
     message_id: str = Path(max_length=64),
 ) -> Response:
     admission = await services.gate.admit_visitor_read(
-        gate_request(request, services, chatbot_id, session_id)
+        gate_request(request, chatbot_id, session_id)
     )
     conversation = await services.store.get_conversation(
         admission.config.id, session_id, visitor_id=admission.visitor_id

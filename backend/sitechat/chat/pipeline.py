@@ -328,9 +328,9 @@ class ChatService:
         if turn.stop.requested:
             return  # the stream() wrapper stores the partial answer and ends the stream
         answer = progress.text
-        _observe_answer(model.name, turn, progress, usage)
         if usage is None:
             usage = Usage(prompt.prompt_tokens, count_tokens(answer), source="estimated")
+        _observe_answer(model.name, turn, progress, usage)
         cost = usage_dict(usage, model, rewrite=progress.rewrite)
         if stopped_looping:
             cost["stopped"] = "repetition"
@@ -455,13 +455,13 @@ def _counted(event: ErrorEvent) -> ErrorEvent:
     return event
 
 
-def _observe_answer(provider: str, turn: ChatTurn, progress: Progress, usage: Usage | None) -> None:
+def _observe_answer(provider: str, turn: ChatTurn, progress: Progress, usage: Usage) -> None:
     """Duration and speed of an answer the model finished."""
     ended = time.monotonic()
     metrics.ANSWER_DURATION.labels(provider).observe(ended - turn.started_at)
     if progress.ttft_ms is None:
         return
     streaming = ended - turn.started_at - progress.ttft_ms / 1000
-    tokens = usage.completion_tokens if usage is not None else count_tokens(progress.text)
+    tokens = usage.completion_tokens
     if streaming > 0 and tokens > 1:
         metrics.TOKENS_PER_SECOND.labels(provider).observe((tokens - 1) / streaming)
