@@ -8,14 +8,33 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["development", "test", "production"]
 ProviderName = Literal["openai", "local", "extractive"]
+BUILTIN_PROVIDERS: tuple[str, ...] = get_args(ProviderName)
+# A named endpoint's name: it appears in usage records, metrics labels and chatbot configs.
+ENDPOINT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class CompatibleEndpoint(BaseModel):
+    """One more OpenAI-compatible server (Gemini, vLLM, Ollama, another OpenAI account),
+    used as a model provider under its own name, typically in a fallback chain."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(min_length=1)
+    # Empty for servers that take no key.
+    api_key: SecretStr = SecretStr("")
+    model: str = Field(min_length=1)
+    context_window: int = Field(default=16_000, gt=0)
+    # None: ``openai_timeout_seconds``.
+    timeout_seconds: float | None = Field(default=None, gt=0)
 
 
 class Settings(BaseSettings):
@@ -71,8 +90,9 @@ class Settings(BaseSettings):
     # Streams answering at once; past the cap a new chat request gets 429.
     max_streams_per_ip: int = Field(default=3, ge=1)
     max_streams_per_chatbot: int = Field(default=50, ge=1)
-    # A slot whose process died frees itself after this long.
-    stream_slot_ttl_seconds: float = Field(default=600.0, gt=0)
+    # A slot is renewed while its answer runs; one whose process died frees itself after
+    # this long (at least three heartbeats: see ``worker_heartbeat_seconds``).
+    stream_slot_ttl_seconds: float = Field(default=20.0, gt=0)
     # Signs visitor tokens (HMAC-SHA256). Empty in development: a random secret is made
     # once and kept in ``data_dir/visitor_token.secret``. Required in production.
     visitor_token_secret: SecretStr | None = None
@@ -100,6 +120,12 @@ class Settings(BaseSettings):
     # A 135M model answers best from few, short sources and short answers.
     local_prompt_passages: int = Field(default=3, ge=1)
     local_max_tokens: int = Field(default=256, ge=1)
+    # More OpenAI-compatible servers, each a provider of its own name; JSON, for example
+    # {"vllm": {"base_url": "http://vllm:8000/v1", "model": "qwen2.5-7b", "context_window": 8192}}.
+    openai_compatible_endpoints: dict[str, CompatibleEndpoint] = {}
+    # Providers that answer, in order, when a chatbot's own fails before its first token
+    # (for chatbots that name no fallbacks of their own). A comma-separated list or JSON.
+    fallback_providers: Annotated[list[str], NoDecode] = []
 
     # --- retrieval and ingestion ---------------------------------------------------------
     # Dense vectors for hybrid search: "none" (BM25 only), "local" (all-MiniLM-L6-v2, the
@@ -124,8 +150,27 @@ class Settings(BaseSettings):
     retrieval_top_k: int = Field(default=5, ge=1, le=50)
     default_max_tokens: int = Field(default=400, ge=1)
     sse_ping_interval_seconds: float = Field(default=15.0, gt=0)
-    # A model that yields nothing at all for this long fails the message.
+    # A model that yields nothing at all for this long fails the message (or hands it to
+    # the next model of its fallback chain, which gets as long again).
     model_first_token_timeout_seconds: float = Field(default=60.0, gt=0)
+
+    # --- answers that outlive their connection (docs/resume.md) --------------------------
+    # After the last reader of an answer leaves, it goes on this long so the visitor can
+    # come back (a network drop, a reload); then it is stopped and stored as interrupted.
+    answer_grace_seconds: float = Field(default=30.0, ge=0)
+    # How long an ended answer's frames stay resumable; later a resume gets the stored
+    # message as one event.
+    answer_frames_ttl_seconds: float = Field(default=600.0, gt=0)
+    # Record every frame to a Redis Stream (when Redis is configured), so any process can
+    # resume an answer; off: only the process generating it can.
+    record_answers: bool = True
+    # Each process's heartbeat lapses this long after it dies; its answers are then
+    # orphans (the sweeper ends them) and its stream slots are freed.
+    worker_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    orphan_sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    # Without Redis, the text of running answers is saved this often, so a process killed
+    # mid-answer leaves its orphan sweeper the text written so far.
+    answer_checkpoint_seconds: float = Field(default=2.0, gt=0)
 
     # --- serving -------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -157,6 +202,7 @@ class Settings(BaseSettings):
     @field_validator(
         "trusted_proxies",
         "query_rewrite_providers",
+        "fallback_providers",
         "fetch_allowed_networks",
         "metrics_allowed_networks",
         mode="before",
@@ -194,6 +240,33 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '20/minute': {value!r}") from exc
         return value
 
+    @field_validator("openai_compatible_endpoints")
+    @classmethod
+    def _check_endpoint_names(
+        cls, value: dict[str, CompatibleEndpoint]
+    ) -> dict[str, CompatibleEndpoint]:
+        for name in value:
+            if name in BUILTIN_PROVIDERS:
+                raise ValueError(
+                    f"endpoint name {name!r} is a built-in provider; choose another name"
+                )
+            if not ENDPOINT_NAME.fullmatch(name):
+                raise ValueError(
+                    f"endpoint name {name!r}: use 1 to 32 lowercase letters, digits, '-' or "
+                    "'_', starting with a letter"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _check_fallback_providers(self) -> Settings:
+        unknown = [name for name in self.fallback_providers if name not in self.provider_names]
+        if unknown:
+            raise ValueError(
+                f"SITECHAT_FALLBACK_PROVIDERS names unknown providers {unknown}; known: "
+                f"{', '.join(self.provider_names)}"
+            )
+        return self
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment == "production":
@@ -213,6 +286,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'sitechat.db').as_posix()}"
+
+    @property
+    def provider_names(self) -> tuple[str, ...]:
+        """Every provider name a chatbot may use: the built-in ones, then the endpoints."""
+        return (*BUILTIN_PROVIDERS, *self.openai_compatible_endpoints)
 
     @property
     def resolved_default_provider(self) -> ProviderName:

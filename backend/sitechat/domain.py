@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 MessageRole = Literal["user", "assistant"]
-MessageStatus = Literal["complete", "streaming", "interrupted", "failed"]
+MessageStatus = Literal["complete", "streaming", "interrupted", "stopped", "failed"]
 DocumentStatus = Literal["queued", "running", "done", "failed"]
 
 # The chatbot ``sitechat demo`` seeds and the demo page at ``/`` talks to.
@@ -52,6 +52,9 @@ class ChatbotConfig:
     system_prompt: str = ""
     provider: str | None = None  # None: the deployment's default provider
     model: str | None = None
+    # Providers tried in order when ``provider`` fails before its first token; empty: the
+    # deployment's ``fallback_providers``.
+    fallback_providers: tuple[str, ...] = ()
     temperature: float = 0.2
     max_tokens: int | None = None
     greeting: str = "Hi! How can I help?"
@@ -103,6 +106,8 @@ class Message:
     # Milliseconds from the request to the first token; None for user messages.
     ttft_ms: float | None = None
     error_code: str | None = None
+    # The process generating a ``streaming`` answer (None once it ended).
+    worker_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

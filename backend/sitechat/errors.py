@@ -32,11 +32,14 @@ Every subclass lives here, so this drawing is the whole of it::
     ├── StorageError                storage_error             503
     ├── VectorStoreError            vector_store_error        503
     │   └── IndexBusy               index_busy                503  (another process holds it)
+    ├── AnswerAbandoned             client_disconnected       499  (stored, never sent)
     ├── IngestionError              ingestion_error           422
     │   └── AddressRefused          ingestion_error           422  (a private or unknown host)
     └── ServiceUnavailable          unavailable               503
         ├── SharedStateUnavailable  unavailable               503  (Redis away: admin writes)
-        └── ServerRestarting        server_restarting         503  Retry-After (ask again)
+        ├── ServerRestarting        server_restarting         503  Retry-After (ask again)
+        ├── AnswerOrphaned          answer_orphaned           503  (its process died)
+        └── AnswerNotResumable      answer_not_resumable      503  (no shared recording)
 
 How an error answers is decided here and nowhere else: ``status``, ``code``, ``message``
 and ``headers()``. ``error_body`` is the one JSON shape of every error, used by the HTTP
@@ -241,15 +244,28 @@ class ModelError(SitechatError):
     """``request_accepted`` is False when the provider never took the request (it could not
     be reached, refused it with an error status, or the local model is not loaded): nothing
     was generated, providers bill nothing, so the budget charges nothing either. Otherwise
-    the prompt is charged even though the answer failed (see ``chat.pipeline``)."""
+    the prompt is charged even though the answer failed (see ``chat.pipeline``).
+
+    ``reason`` says why, for operators (logs, metrics, a fallback chain's ``usage``), never
+    for visitors: ``connect_error``, ``rate_limited``, ``server_error``, ``rejected`` (another
+    error status), ``timeout``, ``first_token_timeout``, ``unavailable``, ``interrupted``."""
 
     code = "model_error"
     status = 502
     message = "The language model failed to answer."
+    reason = "unavailable"
 
-    def __init__(self, message: str | None = None, *, request_accepted: bool = True) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        request_accepted: bool = True,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.request_accepted = request_accepted
+        if reason is not None:
+            self.reason = reason
 
 
 class ModelUnavailable(ModelError):
@@ -260,6 +276,7 @@ class ModelUnavailable(ModelError):
 class ModelInterrupted(ModelError):
     code = "model_interrupted"
     message = "The answer was interrupted."
+    reason = "interrupted"
 
 
 class StorageError(SitechatError):
@@ -304,6 +321,16 @@ class ServiceUnavailable(SitechatError):
     message = "The service is not available right now."
 
 
+class AnswerAbandoned(SitechatError):
+    """Every reader left and none came back within the grace period: the answer was stopped
+    so it stops costing tokens. Stored as the interrupted answer's code; nobody is left to
+    receive it as an event."""
+
+    code = "client_disconnected"
+    status = 499
+    message = "The answer was stopped: nobody was reading it."
+
+
 class SharedStateUnavailable(ServiceUnavailable):
     message = "Changes cannot be saved right now (shared cache unreachable); try again shortly."
 
@@ -317,3 +344,19 @@ class ServerRestarting(ServiceUnavailable):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+class AnswerOrphaned(ServiceUnavailable):
+    """The process generating this answer died mid-answer; the orphan sweeper stored what
+    had been recorded, and readers resuming it get this code. Asking again works."""
+
+    code = "answer_orphaned"
+    message = "The server writing this answer stopped before it was finished; please ask again."
+
+
+class AnswerNotResumable(ServiceUnavailable):
+    """The answer runs in another process and nothing shared records it (Redis is not
+    configured or not reachable, or recording is off): it cannot be followed from here."""
+
+    code = "answer_not_resumable"
+    message = "This answer cannot be followed right now; it will be in the conversation soon."

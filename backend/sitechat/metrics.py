@@ -18,6 +18,8 @@ Names (all prefixed ``sitechat_``):
 - ``model_first_token_seconds``: the model call alone, to its first token, by provider
 - ``retrieval_seconds``: one search of the vector store
 - ``answers_total``: answers by ``outcome`` (complete, fallback, interrupted, error) and ``code``
+- ``model_fallbacks_total``: answers handed to the next model of a fallback chain, by
+  ``from_provider``, ``to_provider`` and ``reason`` (``ModelError.reason``)
 - ``active_streams``: answers streaming now
 - ``gate_refusals_total``: public requests refused, by ``reason``
 - ``ingestion_queue_depth``: ingestion jobs waiting
@@ -79,13 +81,28 @@ RETRIEVAL = Histogram(
 )
 ANSWERS = Counter(
     "sitechat_answers",
-    "Answers by how they ended: complete, fallback (no context), interrupted, error.",
+    "Answers by how they ended: complete, fallback (no context), stopped, interrupted, error.",
     ["outcome", "code"],
+)
+MODEL_FALLBACKS = Counter(
+    "sitechat_model_fallbacks",
+    "Answers a model failed before its first token, handed to the next model of the chain.",
+    ["from_provider", "to_provider", "reason"],
 )
 ACTIVE_STREAMS = Gauge(
     "sitechat_active_streams",
     "Answers streaming now.",
     multiprocess_mode="livesum",
+)
+ANSWER_RESUMES = Counter(
+    "sitechat_answer_resumes",
+    "Resumed answer streams, by where they were served from: local (this process's run), "
+    "recorded (the Redis Stream), stored (the database; frames expired).",
+    ["source"],
+)
+ORPHANS_SWEPT = Counter(
+    "sitechat_answers_orphaned",
+    "Answers whose process died mid-answer, ended by the orphan sweeper.",
 )
 GATE_REFUSALS = Counter(
     "sitechat_gate_refusals",

@@ -14,16 +14,19 @@ import logging
 from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 
+from sitechat.answers.frames import RedisFrames
+from sitechat.answers.runs import AnswerRuns
+from sitechat.answers.service import Answers
 from sitechat.chat.pipeline import ChatService
 from sitechat.chat.ports import ChatSettings
 from sitechat.chat.quality import DEFAULT_SIMILARITY_LEVELS, OPENAI_SIMILARITY_LEVELS
 from sitechat.chat.query import QueryEnhancer
 from sitechat.config import Settings
-from sitechat.errors import IndexBusy
+from sitechat.errors import IndexBusy, ServerRestarting
 from sitechat.gate.admission import PublicGate
 from sitechat.gate.budgets import BudgetGuard
 from sitechat.gate.client_ip import ClientIpResolver
@@ -42,6 +45,7 @@ from sitechat.retrieval.dense import DenseEncoder, build_encoder
 from sitechat.retrieval.index_lock import IndexLock
 from sitechat.shared_state.config_cache import ConfigCache, ConfigInvalidator, SharedConfigLoader
 from sitechat.shared_state.redis_link import RedisLink
+from sitechat.shared_state.workers import WorkerPresence
 from sitechat.storage.conversations import ConversationArchive
 from sitechat.storage.database import PRIVATE_DIR_MODE, Database
 from sitechat.storage.jobs import JobQueue
@@ -49,6 +53,14 @@ from sitechat.storage.store import Store
 from sitechat.storage.usage import UsageLedger
 
 logger = logging.getLogger(__name__)
+
+
+class Draining(Protocol):
+    def stream_started(self) -> None: ...
+
+    def stream_ended(self) -> None: ...
+
+    async def stop_requested(self) -> None: ...
 
 
 def build_dense_encoder(settings: Settings) -> DenseEncoder | None:
@@ -109,6 +121,8 @@ class Services:
     origin_index: OriginIndex
     client_ips: ClientIpResolver
     gate: PublicGate
+    presence: WorkerPresence
+    answers: Answers
     _stack: AsyncExitStack
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -121,11 +135,14 @@ class Services:
         preload_model: bool = False,
         open_index: bool = True,
         run_jobs: bool | None = None,
+        serve_answers: bool = False,
     ) -> Services:
         """Every client, connected. ``open_index=False`` builds the vector store without
         opening it (commands that never search, or a CLI beside a server that holds the
         embedded index); ``run_jobs`` (default ``settings.run_jobs``) runs the ingestion job
-        queue in this process, which needs the index open."""
+        queue in this process, which needs the index open. ``serve_answers`` (the server)
+        runs what answers need beside them: this process's heartbeat, the frame recorder,
+        the stop listener and the orphan sweeper."""
         stack = AsyncExitStack()
         try:
             # Private: it holds the SQLite file, the index and the visitor-token secret.
@@ -171,7 +188,9 @@ class Services:
                 else store.get_chatbot
             )
             configs = ConfigCache(loader, ttl_seconds=settings.config_cache_ttl_seconds)
+            presence = WorkerPresence(redis, ttl_seconds=settings.worker_heartbeat_seconds)
             chat = ChatService(
+                worker_id=presence.worker_id,
                 messages=store,
                 vectors=vectors,
                 models=registry,
@@ -213,6 +232,26 @@ class Services:
             budgets = BudgetGuard(usage, cache_seconds=settings.budget_cache_seconds)
             limiter = RateLimiter(redis)
             slots = StreamSlots(redis, ttl_seconds=settings.stream_slot_ttl_seconds)
+            presence.on_beat(slots.renew)
+            recorder = None
+            if redis is not None and settings.record_answers:
+                recorder = RedisFrames(redis, ended_ttl_seconds=settings.answer_frames_ttl_seconds)
+                stack.push_async_callback(recorder.aclose)
+            runs = AnswerRuns(
+                chat,
+                grace_seconds=settings.answer_grace_seconds,
+                frames_ttl_seconds=settings.answer_frames_ttl_seconds,
+                recorder=recorder,
+                partials=store if recorder is None else None,
+            )
+            answers = Answers(
+                runs,
+                store,
+                presence,
+                redis=redis,
+                recorder=recorder,
+                sweep_interval_seconds=settings.orphan_sweep_interval_seconds,
+            )
             tokens = VisitorTokens(
                 await visitor_token_secret(settings),
                 ttl_seconds=settings.visitor_token_ttl_seconds,
@@ -250,6 +289,8 @@ class Services:
                 origin_index=OriginIndex(store.chatbot_origins),
                 client_ips=ClientIpResolver(settings.trusted_proxies),
                 gate=gate,
+                presence=presence,
+                answers=answers,
                 _stack=stack,
             )
             services.invalidator.add_listener(services._on_invalidation)
@@ -259,10 +300,36 @@ class Services:
                 services._spawn(runner.run())
             if redis is not None:
                 services._spawn(services.invalidator.run())
+            if serve_answers:
+                await presence.beat()  # seen alive before its first answer
+                services._spawn(presence.run())
+                if recorder is not None:
+                    services._spawn(recorder.run())
+                services._spawn(answers.listen_for_stops())
+                services._spawn(answers.run_sweeper())
+                if recorder is None:
+                    services._spawn(runs.run_checkpoints(settings.answer_checkpoint_seconds))
+                # Closed first: answers still running store their partial text while the
+                # database is open.
+                stack.push_async_callback(runs.cancel_all)
         except BaseException:
             await stack.aclose()
             raise
         return services
+
+    def follow_drain(self, drain: Draining) -> None:
+        """A graceful restart counts the answers running here, and stops those still
+        running when its grace period ends (``server_restarting``)."""
+        runs = self.answers.runs
+        runs.drain = drain
+
+        async def stop_when_told() -> None:
+            await drain.stop_requested()
+            stopped = runs.stop_all(ServerRestarting.code)
+            if stopped:
+                logger.warning("stopped %d answers still running", stopped)
+
+        self._spawn(stop_when_told())
 
     def _on_invalidation(self, kind: str, item_id: str) -> None:
         if kind in ("chatbot", "all"):

@@ -57,7 +57,9 @@ async def test_client_disconnect_closes_the_upstream_stream_and_keeps_the_partia
     scripted_openai.script(
         Script(tokens=["Orders ", "ship ", "within ", "two ", "days."], stall_after=2)
     )
-    app = create_app(openai_settings())
+    # No grace period: the answer stops the moment its only reader leaves (with one, it
+    # would go on for the visitor to resume: tests/answers).
+    app = create_app(openai_settings(answer_grace_seconds=0))
     async with serve_app(app) as server:
         services: Services = app.state.services
         await seed_chatbot(services)

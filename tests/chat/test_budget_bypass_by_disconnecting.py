@@ -14,6 +14,8 @@ that never reached it, is not billed by providers and is not charged. The fallba
 (no model call) stays free, even when the visitor leaves in the middle of it.
 
 Driven through the real app over a socket, against the scripted OpenAI-compatible server.
+A dropped connection is not a stop (issue 11): the answer is stopped, and charged, when the
+grace period after its last reader left ends; these tests keep it short (``GRACE``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from tests.support.sse_client import Frame, iter_frames
 
 BODY = {"message": "When do orders ship?", "chatbot_id": "shop"}
 TOKENS = ["Orders ", "ship ", "within ", "two ", "days."]
+
+GRACE = 0.3  # seconds an answer goes on after its reader left
 
 
 async def month_usage(services: Services) -> TokenUsage:
@@ -99,7 +103,7 @@ async def test_disconnecting_right_after_start_still_charges_the_prompt(
     openai_settings: Any, scripted_openai: ScriptedOpenAI
 ) -> None:
     scripted_openai.script(Script(tokens=TOKENS, stall_after=0))
-    app = create_app(openai_settings())
+    app = create_app(openai_settings(answer_grace_seconds=GRACE))
     async with serve_app(app) as server:
         services: Services = app.state.services
         await seed_chatbot(services)
@@ -123,7 +127,7 @@ async def test_disconnecting_after_the_first_token_charges_prompt_and_partial_an
     openai_settings: Any, scripted_openai: ScriptedOpenAI
 ) -> None:
     scripted_openai.script(Script(tokens=TOKENS, stall_after=1))
-    app = create_app(openai_settings())
+    app = create_app(openai_settings(answer_grace_seconds=GRACE))
     async with serve_app(app) as server:
         services: Services = app.state.services
         await seed_chatbot(services)
@@ -144,7 +148,7 @@ async def test_a_model_failing_mid_answer_charges_prompt_and_partial_answer(
     openai_settings: Any, scripted_openai: ScriptedOpenAI
 ) -> None:
     scripted_openai.script(Script(tokens=TOKENS, fail_after=2))
-    async with running_app(openai_settings()) as harness:
+    async with running_app(openai_settings(answer_grace_seconds=GRACE)) as harness:
         response = await harness.client.post("/api/public/chat/stream", json=BODY)
         assert '"code":"model_interrupted"' in response.text
         services = harness.services
@@ -163,7 +167,7 @@ async def test_a_model_failing_before_its_first_token_charges_the_prompt_it_took
     # The answer stream opened (HTTP 200), then broke before any text: the provider took
     # the prompt, and bills it.
     scripted_openai.script(Script(tokens=TOKENS, fail_after=0))
-    async with running_app(openai_settings()) as harness:
+    async with running_app(openai_settings(answer_grace_seconds=GRACE)) as harness:
         response = await harness.client.post("/api/public/chat/stream", json=BODY)
         assert '"code":"model_unavailable"' in response.text
         services = harness.services
@@ -179,7 +183,7 @@ async def test_a_request_the_provider_refused_is_not_charged(
     openai_settings: Any, scripted_openai: ScriptedOpenAI, status: int
 ) -> None:
     scripted_openai.script(Script(tokens=TOKENS, status_error=status))
-    async with running_app(openai_settings()) as harness:
+    async with running_app(openai_settings(answer_grace_seconds=GRACE)) as harness:
         response = await harness.client.post("/api/public/chat/stream", json=BODY)
         assert '"code":"model_unavailable"' in response.text
         assert len(scripted_openai.requests) >= 1  # it was asked, and said no
@@ -211,7 +215,9 @@ async def test_a_provider_that_cannot_be_reached_is_not_charged(openai_settings:
     with socket.socket() as probe:  # a port nothing listens on: the connection is refused
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings = openai_settings(openai_base_url=f"http://127.0.0.1:{port}/v1")
+    settings = openai_settings(
+        openai_base_url=f"http://127.0.0.1:{port}/v1", answer_grace_seconds=GRACE
+    )
     async with running_app(settings) as harness:
         response = await harness.client.post("/api/public/chat/stream", json=BODY)
         assert '"code":"model_unavailable"' in response.text
@@ -229,7 +235,7 @@ async def test_a_follow_ups_query_rewrite_is_charged_with_its_answer(
     in the answer's usage (``query_rewrite``) and in what the budgets are charged."""
     from sitechat.chat.query import QueryEnhancer
 
-    async with running_app(openai_settings()) as h:
+    async with running_app(openai_settings(answer_grace_seconds=GRACE)) as h:
         h.services.chat.enhancer = QueryEnhancer(timeout_seconds=5.0)
         scripted_openai.script(Script(tokens=["Orders", " ship", " in", " two", " days", "."]))
         first = await h.services.chat.answer(

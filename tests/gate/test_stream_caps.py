@@ -1,6 +1,7 @@
 """Caps on answers streaming at once, per IP and per chatbot, through a real uvicorn server:
 past a cap a new chat request gets 429 ``too_many_streams``; a slot comes back when its
-stream completes or its visitor goes away. On memory and on the real Redis."""
+answer completes, or when its visitor went away and the grace period for coming back
+(issue 11; short here) ended. On memory and on the real Redis."""
 
 from __future__ import annotations
 
@@ -85,7 +86,11 @@ async def test_streams_past_the_caps_are_refused_until_a_slot_frees(
     openai_settings: Any, scripted_openai: ScriptedOpenAI, storage: dict[str, Any]
 ) -> None:
     settings = with_settings(
-        openai_settings(), max_streams_per_ip=1, max_streams_per_chatbot=2, **storage
+        openai_settings(),
+        max_streams_per_ip=1,
+        max_streams_per_chatbot=2,
+        answer_grace_seconds=0.2,
+        **storage,
     )
     stalled = Script(tokens=["Shipping ", "is ", "free."], stall_after=1)
     scripted_openai.enqueue(stalled, stalled)
@@ -95,7 +100,7 @@ async def test_streams_past_the_caps_are_refused_until_a_slot_frees(
         _, second = await open_stream(stack, client, "203.0.113.2")
         assert await refused(client, "203.0.113.3")  # the chatbot's two slots are taken
 
-        # The first visitor goes away: its slot comes back.
+        # The first visitor goes away and does not come back: its slot comes back.
         await first.aclose()
         await admitted_soon(client, "203.0.113.3")
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from sitechat.config import Settings
 from sitechat.errors import InvalidInput, ModelUnavailable
@@ -122,3 +126,109 @@ async def test_start_leaves_remote_defaults_alone(scripted_openai: ScriptedOpenA
 
     assert scripted_openai.requests == []
     await registry.aclose()
+
+
+# --- named OpenAI-compatible endpoints and fallback chains ------------------------------------
+
+VLLM = {"base_url": "http://127.0.0.1:9/v1", "model": "qwen-7b", "context_window": 8192}
+
+
+async def test_a_named_endpoint_is_an_openai_model_under_its_own_name(
+    scripted_openai: ScriptedOpenAI,
+) -> None:
+    scripted_openai.script(Script(tokens=["from ", "vllm"]))
+    endpoint = {"base_url": scripted_openai.base_url, "api_key": "k", "model": "qwen-7b"}
+    registry = ModelRegistry(make_settings(openai_compatible_endpoints={"vllm": endpoint}))
+
+    model = registry.get("vllm")
+
+    assert isinstance(model, OpenAIChatModel) and model.name == "vllm"
+    assert model.default_model == "qwen-7b" and model.context_window == 16_000
+    assert registry.get("vllm") is model
+    assert await answer_text(model) == "from vllm"
+    request = scripted_openai.requests[-1]
+    assert request.body["model"] == "qwen-7b"
+    assert request.headers["authorization"] == "Bearer k"
+    await registry.aclose()
+
+
+def test_endpoints_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SITECHAT_OPENAI_COMPATIBLE_ENDPOINTS", json.dumps({"vllm": VLLM}))
+    monkeypatch.setenv("SITECHAT_FALLBACK_PROVIDERS", "vllm, extractive")
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert settings.openai_compatible_endpoints["vllm"].context_window == 8192
+    assert settings.fallback_providers == ["vllm", "extractive"]
+    assert settings.provider_names == ("openai", "local", "extractive", "vllm")
+    monkeypatch.setenv("SITECHAT_FALLBACK_PROVIDERS", '["extractive"]')
+    assert Settings(_env_file=None).fallback_providers == ["extractive"]  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "fallbacks", "problem"),
+    [
+        ({"openai": VLLM}, [], "built-in provider"),
+        ({"Big Model": VLLM}, [], "lowercase letters"),
+        ({"vllm": {**VLLM, "base_url": ""}}, [], "base_url"),
+        ({"vllm": {**VLLM, "temperature": 1}}, [], "temperature"),
+        ({}, ["vllm"], "unknown providers ['vllm']"),
+    ],
+)
+def test_bad_endpoints_and_fallbacks_are_refused_with_a_clear_error(
+    endpoints: dict[str, Any], fallbacks: list[str], problem: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        make_settings(openai_compatible_endpoints=endpoints, fallback_providers=fallbacks)
+
+
+def test_an_endpoint_key_is_not_shown() -> None:
+    settings = make_settings(openai_compatible_endpoints={"vllm": {**VLLM, "api_key": "s3cr3t"}})
+
+    assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings.model_dump())
+
+
+def test_a_chain_is_the_provider_then_the_deployment_fallbacks() -> None:
+    settings = make_settings(
+        openai_compatible_endpoints={"vllm": VLLM}, fallback_providers=["vllm", "extractive"]
+    )
+    registry = ModelRegistry(settings)
+
+    chain = registry.chain("local", (), first_token_timeout=7.0)
+
+    assert [m.name for m in chain.members] == ["local", "vllm", "extractive"]
+    assert chain.first_token_timeout == 7.0
+    assert chain.members[1] is registry.get("vllm")
+
+
+def test_a_chatbots_own_fallbacks_replace_the_deployments_and_repeats_are_dropped() -> None:
+    settings = make_settings(
+        openai_compatible_endpoints={"vllm": VLLM}, fallback_providers=["vllm"]
+    )
+    registry = ModelRegistry(settings)
+
+    chain = registry.chain("extractive", ["extractive", "local", "local"], first_token_timeout=1)
+    alone = registry.chain("extractive", ["extractive"], first_token_timeout=1)
+
+    assert [m.name for m in chain.members] == ["extractive", "local"]
+    assert [m.name for m in alone.members] == ["extractive"]  # its own provider: no fallback
+
+
+def test_a_fallback_the_deployment_cannot_run_is_left_out_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    registry = ModelRegistry(make_settings(default_provider="extractive"))
+
+    with caplog.at_level(logging.WARNING, logger="sitechat.llm.registry"):
+        chain = registry.chain(None, ["openai", "gone", "local"], first_token_timeout=1)
+
+    assert [m.name for m in chain.members] == ["extractive", "local"]
+    assert "fallback provider openai left out" in caplog.text
+    assert "fallback provider gone left out" in caplog.text
+
+
+def test_a_primary_the_deployment_cannot_run_still_fails_the_answer() -> None:
+    registry = ModelRegistry(make_settings())
+
+    with pytest.raises(ModelUnavailable):
+        registry.chain("openai", ["extractive"], first_token_timeout=1)

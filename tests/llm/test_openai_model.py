@@ -145,6 +145,22 @@ async def test_error_status_before_the_first_token_is_model_unavailable(
     assert len(scripted_openai.requests) == 1  # no silent SDK retries
 
 
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(500, "server_error"), (503, "server_error"), (429, "rate_limited"), (401, "rejected")],
+)
+async def test_an_error_status_says_why_for_fallbacks_and_metrics(
+    model: OpenAIChatModel, scripted_openai: ScriptedOpenAI, status: int, reason: str
+) -> None:
+    scripted_openai.script(Script(status_error=status))
+
+    with pytest.raises(ModelUnavailable) as caught:
+        await collect(model.stream(REQUEST))
+
+    assert caught.value.reason == reason
+    assert caught.value.request_accepted is False  # refused: the provider bills nothing
+
+
 async def test_connection_refused_is_model_unavailable() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -157,10 +173,12 @@ async def test_connection_refused_is_model_unavailable() -> None:
         context_window=16_000,
     )
     try:
-        with pytest.raises(ModelUnavailable):
+        with pytest.raises(ModelUnavailable) as caught:
             await collect(model.stream(REQUEST))
     finally:
         await model.aclose()
+    assert caught.value.reason == "connect_error"
+    assert caught.value.request_accepted is False
 
 
 async def test_connection_dropped_mid_stream_is_model_interrupted(

@@ -41,7 +41,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = await Services.start(settings, models=models, preload_model=preload_model)
+        services = await Services.start(
+            settings, models=models, preload_model=preload_model, serve_answers=True
+        )
+        services.follow_drain(drain)
         app.state.services = services
         restore_signals = drain.install() if handle_sigterm else None
         try:

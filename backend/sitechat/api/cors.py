@@ -33,7 +33,7 @@ from sitechat.errors import OriginNotAllowed, SitechatError
 from sitechat.gate.origins import InvalidOrigin, normalize_origin
 
 ALLOW_METHODS = "GET, POST, OPTIONS"
-ALLOW_HEADERS = "Content-Type, X-Sitechat-Visitor-Token, X-Request-ID"
+ALLOW_HEADERS = "Content-Type, X-Sitechat-Visitor-Token, X-Request-ID, Last-Event-ID"
 EXPOSE_HEADERS = (
     "X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"
 )

@@ -1,21 +1,20 @@
 """The public API a website visitor's browser calls. Routes stay thin: every request passes
 the gate (``sitechat.gate``: origin, visitor token, rate limits, budgets, stream caps)
 before anything is stored; validation happens in the body models and ``ChatService.open_turn``
-(before any stream starts); the stream itself is ``ChatService.stream`` framed by
-``sitechat.api.sse``, and gives its stream slot back when it ends, however it ends."""
+(before any stream starts). An answer then runs apart from its request (``sitechat.answers``):
+the POST reads it as it is written, a resume reads it again from any frame, stop ends it,
+and its stream slot is given back when the answer ends, however it ends."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.types import Receive, Scope, Send
 
 from sitechat.api.cors import follow_chatbot
 from sitechat.api.deps import (
-    DrainDep,
     RequestIdDep,
     ServicesDep,
     accepting_answers,
@@ -28,12 +27,13 @@ from sitechat.api.schemas import (
     FeedbackBody,
     PublicChatbotConfig,
     SessionMessages,
+    StopAnswer,
 )
 from sitechat.api.sse import EventStreamResponse
 from sitechat.chat.events import CompleteEvent, ErrorEvent
 from sitechat.chat.turn import ChatRequest, ChatTurn
-from sitechat.domain import CHATBOT_ID_PATTERN, SESSION_ID_PATTERN
-from sitechat.errors import ConversationNotFound, NotFound
+from sitechat.domain import CHATBOT_ID_PATTERN, SESSION_ID_PATTERN, Conversation
+from sitechat.errors import ConversationNotFound, NotFound, SitechatError
 from sitechat.gate.admission import Admission, GateRequest
 from sitechat.gate.visitor_tokens import HEADER as VISITOR_TOKEN_HEADER
 from sitechat.services import Services
@@ -63,20 +63,8 @@ DRAINING = {
 ChatbotId = Path(pattern=CHATBOT_ID_PATTERN)
 
 
-class GatedEventStream(EventStreamResponse):
-    """An event stream that gives its admission's stream slot back when it ends: after the
-    last frame, on a disconnect, or when the response could not even start."""
-
-    def __init__(self, events: Any, admission: Admission, **options: Any) -> None:
-        super().__init__(events, **options)
-        self.admission = admission
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self.admission.release()
+MessageId = Path(max_length=64)
+SessionId = Path(pattern=SESSION_ID_PATTERN)
 
 
 def gate_request(request: Request, chatbot_id: str, session_id: str | None = None) -> GateRequest:
@@ -117,6 +105,28 @@ async def _admit_and_open(
     return admission, turn
 
 
+async def _visitor_conversation(
+    request: Request,
+    services: Services,
+    chatbot_id: str,
+    session_id: str,
+    *,
+    missing: SitechatError | None = None,
+) -> Conversation:
+    """A session's conversation, for its own visitor only, after the gate's checks for
+    reading a session (origin, visitor token, per-IP limit). Unknown, or another visitor's:
+    the same ``missing`` error (by default: no such answer)."""
+    admission = await services.gate.admit_visitor_read(
+        gate_request(request, chatbot_id, session_id)
+    )
+    conversation = await services.store.get_conversation(
+        admission.config.id, session_id, visitor_id=admission.visitor_id
+    )
+    if conversation is None:
+        raise missing or NotFound("No answer with that id in this conversation.")
+    return conversation
+
+
 @router.post(
     "/chat/stream",
     dependencies=[Depends(accepting_answers)],
@@ -136,16 +146,12 @@ async def chat_stream(
     request: Request,
     services: ServicesDep,
     request_id: RequestIdDep,
-    drain: DrainDep,
 ) -> EventStreamResponse:
     admission, turn = await _admit_and_open(body, request, services, request_id)
-    return GatedEventStream(
-        services.chat.stream(turn),
-        admission,
+    return EventStreamResponse(
+        services.answers.start(turn, admission),
         ping_interval=services.settings.sse_ping_interval_seconds,
         headers={"X-Request-ID": request_id},
-        drain=drain,
-        stop=turn.stop,
     )
 
 
@@ -212,14 +218,9 @@ async def session_messages(
     chatbot_id: str = ChatbotId,
     session_id: str = Path(pattern=SESSION_ID_PATTERN),
 ) -> Any:
-    admission = await services.gate.admit_visitor_read(
-        gate_request(request, chatbot_id, session_id)
+    conversation = await _visitor_conversation(
+        request, services, chatbot_id, session_id, missing=ConversationNotFound()
     )
-    conversation = await services.store.get_conversation(
-        admission.config.id, session_id, visitor_id=admission.visitor_id
-    )
-    if conversation is None:  # unknown, or another visitor's: the same answer
-        raise ConversationNotFound()
     messages = await services.store.list_messages(conversation.id)
     return {
         "session_id": session_id,
@@ -253,15 +254,76 @@ async def answer_feedback(
     session_id: str = Path(pattern=SESSION_ID_PATTERN),
     message_id: str = Path(max_length=64),
 ) -> Response:
-    admission = await services.gate.admit_visitor_read(
-        gate_request(request, chatbot_id, session_id)
-    )
-    conversation = await services.store.get_conversation(
-        admission.config.id, session_id, visitor_id=admission.visitor_id
-    )
-    if conversation is None:  # unknown, or another visitor's: the same answer
-        raise NotFound("No answer with that id in this conversation.")
+    conversation = await _visitor_conversation(request, services, chatbot_id, session_id)
     await services.archive.set_feedback(
         conversation.id, message_id, rating=body.rating, comment=body.comment
     )
     return Response(status_code=204)
+
+
+def _resume_cursor(last_event_id: str, after: int | None) -> int:
+    """``Last-Event-ID`` (what EventSource sends on a reconnect) or ``?after=``; the header
+    wins. Both are frame numbers, checked by their declared patterns and bounds."""
+    if last_event_id:
+        return int(last_event_id)
+    return after or 0
+
+
+MAX_FRAME = 999_999_999
+
+
+@router.get(
+    "/chatbots/{chatbot_id}/sessions/{session_id}/messages/{message_id}/stream",
+    summary="Resume an answer's stream: every frame after Last-Event-ID (or ?after=), then "
+    "live until it ends",
+    response_model=None,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "The frames after the cursor, with their original ids, then live "
+            "ones until complete or error; an answer whose frames expired is sent as one "
+            "complete (or error) event",
+        },
+        **{k: ERRORS[k] for k in (401, 403, 404, 422, 429)},
+    },
+)
+async def resume_answer(
+    request: Request,
+    services: ServicesDep,
+    request_id: RequestIdDep,
+    chatbot_id: str = ChatbotId,
+    session_id: str = SessionId,
+    message_id: str = MessageId,
+    after: int | None = Query(default=None, ge=0, le=MAX_FRAME),
+    last_event_id: str = Header(
+        default="",
+        pattern=r"^[0-9]{0,9}$",
+        description="The id of the last frame the client has (what EventSource sends)",
+    ),
+) -> EventStreamResponse:
+    cursor = _resume_cursor(last_event_id, after)
+    conversation = await _visitor_conversation(request, services, chatbot_id, session_id)
+    frames = await services.answers.resume(conversation, message_id, cursor)
+    return EventStreamResponse(
+        frames,
+        ping_interval=services.settings.sse_ping_interval_seconds,
+        headers={"X-Request-ID": request_id},
+    )
+
+
+@router.post(
+    "/chatbots/{chatbot_id}/sessions/{session_id}/messages/{message_id}/stop",
+    summary="Stop an answer being written; its readers get a complete event marked stopped",
+    response_model=StopAnswer,
+    responses={k: ERRORS[k] for k in (401, 403, 404, 422, 429)},
+)
+async def stop_answer(
+    request: Request,
+    services: ServicesDep,
+    chatbot_id: str = ChatbotId,
+    session_id: str = SessionId,
+    message_id: str = MessageId,
+) -> Any:
+    conversation = await _visitor_conversation(request, services, chatbot_id, session_id)
+    status = await services.answers.stop(conversation, message_id)
+    return {"message_id": message_id, "status": status}

@@ -107,3 +107,11 @@ class PublicMessage(BaseModel):
 class SessionMessages(BaseModel):
     session_id: str
     messages: list[PublicMessage]
+
+
+class StopAnswer(BaseModel):
+    """``status``: ``stopping`` while the answer is being stopped, else the status it ended
+    with (stopping an answer that already ended changes nothing)."""
+
+    message_id: str
+    status: Literal["stopping", "streaming", "complete", "stopped", "interrupted", "failed"]

@@ -3,8 +3,9 @@
 1. Readiness fails at once (``/readyz`` answers 503 ``draining``), so a load balancer or
    Kubernetes stops sending new visitors here, and new answers are refused with a
    retryable 503 (``server_restarting``) while the ones in flight go on.
-2. Answers in flight may finish for ``grace_seconds``.
-3. Then each answer still streaming is stopped: its partial text is stored as interrupted
+2. Answers in flight (counted by ``sitechat.answers.runs``, whether or not anyone still
+   reads them) may finish for ``grace_seconds``.
+3. Then each answer still running is stopped: its partial text is stored as interrupted
    and its stream ends with an ``error`` event whose code, ``server_restarting``, tells the
    widget the question can be asked again at once (another worker will take it).
 4. Only then is uvicorn told to exit, so its own shutdown finds no stream left to cut.

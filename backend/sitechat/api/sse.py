@@ -1,23 +1,22 @@
-"""Server-Sent Events transport: turns a stream of chat events into ``text/event-stream``.
+"""Server-Sent Events transport: an answer's frames as ``text/event-stream``.
 
-This module owns every transport concern so the chat pipeline only yields events:
+The chat pipeline yields events; ``sitechat.answers`` turns them into frames, ``(seq,
+JSON)``, numbered within the answer; this module owns every transport concern:
 
-- framing: each event is ``id: N`` + ``data: <one-line JSON>`` + a blank line, ``N``
-  increasing within the response;
+- framing: each frame is ``id: <seq>`` + ``data: <one-line JSON>`` + a blank line; the id is
+  the frame's number within the answer, the same on the first read and on every resume;
+- batching: frames already waiting (a resume catching up) go out in one write;
 - keep-alive: a ``: ping`` comment whenever nothing was sent for ``ping_interval`` seconds, so
   proxies with 60 s idle timeouts keep a slow answer open;
 - disconnects: the body races a listener for ``http.disconnect``; whichever ends first cancels
-  the other, so a visitor who closes the tab cancels the pipeline (and with it the upstream
-  model stream) at once rather than at the next write;
+  the other. A reader leaving does not stop the answer: the run it reads from decides that
+  (grace period, stop endpoint, graceful restart);
 - a lock so a ping never interleaves with a frame, and a send timeout so a client that stops
-  reading cannot pin the task forever;
-- graceful restarts: with a ``Drain``, the stream counts as in flight, and when the drain's
-  grace period ends it asks the answer to stop (``StopSignal``); the pipeline then stores
-  the partial answer and ends the stream with its own ``error`` event.
+  reading cannot pin the task forever.
 
 Divergence from Starlette's ``StreamingResponse``: under ASGI spec 2.4 Starlette stops
 listening for ``http.disconnect`` and relies on a failing ``send``. A stalled model never
-sends, so that would keep the upstream stream open until the next ping; we always listen.
+sends, so that would keep the reader attached until the next ping; we always listen.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 from starlette.responses import Response
@@ -41,23 +40,7 @@ SSE_HEADERS: dict[str, str] = {
 }
 
 
-class Event(Protocol):
-    def to_dict(self) -> dict[str, Any]: ...
-
-
-class Stoppable(Protocol):
-    def request(self, reason: str) -> None: ...
-
-
-class Draining(Protocol):
-    def stream_started(self) -> None: ...
-
-    def stream_ended(self) -> None: ...
-
-    async def stop_requested(self) -> None: ...
-
-
-SERVER_RESTARTING = "server_restarting"
+Frame = tuple[int, str]  # (seq, one-line JSON payload)
 
 
 def encode_frame(event_id: int, data: Mapping[str, Any]) -> bytes:
@@ -65,27 +48,27 @@ def encode_frame(event_id: int, data: Mapping[str, Any]) -> bytes:
     return f"id: {event_id}\ndata: {payload}\n\n".encode()
 
 
+def encode_frames(frames: list[Frame]) -> bytes:
+    return "".join(f"id: {seq}\ndata: {payload}\n\n" for seq, payload in frames).encode()
+
+
 PING_FRAME = b": ping\n\n"
 
 
 class EventStreamResponse(Response):
-    """An ASGI response streaming ``events`` as SSE frames."""
+    """An ASGI response streaming batches of frames as SSE."""
 
     media_type = "text/event-stream; charset=utf-8"
 
     def __init__(
         self,
-        events: AsyncIterator[Event],
+        frames: AsyncIterator[list[Frame]],
         *,
         ping_interval: float = 15.0,
         send_timeout: float = 30.0,
         headers: Mapping[str, str] | None = None,
-        drain: Draining | None = None,
-        stop: Stoppable | None = None,
     ) -> None:
-        self.events = events
-        self.drain = drain
-        self.stop = stop
+        self.frames = frames
         self.ping_interval = ping_interval
         self.send_timeout = send_timeout
         self.status_code = 200
@@ -109,12 +92,10 @@ class EventStreamResponse(Response):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 last_sent = time.monotonic()
 
-        async def stream_events(scope_to_cancel: anyio.CancelScope) -> None:
-            event_id = 0
+        async def stream_frames(scope_to_cancel: anyio.CancelScope) -> None:
             try:
-                async for event in self.events:
-                    event_id += 1
-                    await send_body(encode_frame(event_id, event.to_dict()))
+                async for batch in self.frames:
+                    await send_body(encode_frames(batch))
             except OSError:
                 # The client went away between our check and the write.
                 self.disconnected = True
@@ -141,27 +122,17 @@ class EventStreamResponse(Response):
                     scope_to_cancel.cancel()
                     return
 
-        async def stop_when_draining(drain: Draining, stop: Stoppable) -> None:
-            await drain.stop_requested()
-            stop.request(SERVER_RESTARTING)  # the pipeline ends the stream itself
-
-        if self.drain is not None:
-            self.drain.stream_started()
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(stream_events, tg.cancel_scope)
+                tg.start_soon(stream_frames, tg.cancel_scope)
                 tg.start_soon(keep_alive)
                 tg.start_soon(listen_for_disconnect, tg.cancel_scope)
-                if self.drain is not None and self.stop is not None:
-                    tg.start_soon(stop_when_draining, self.drain, self.stop)
         finally:
-            # Runs the pipeline's own cleanup if it was cancelled before it started.
-            aclose = getattr(self.events, "aclose", None)
+            # The reader stops counting as one however the response ended.
+            aclose = getattr(self.frames, "aclose", None)
             if aclose is not None:
                 with anyio.CancelScope(shield=True):
                     await aclose()
-            if self.drain is not None:
-                self.drain.stream_ended()
 
         if not self.disconnected:
             try:

@@ -78,10 +78,13 @@ class CompleteEvent:
     context_quality: dict[str, Any]
     usage: dict[str, Any]
     fallback: bool = False
+    # Stopped by the visitor (the stop endpoint): ``content`` is the answer so far. The key
+    # is only sent when true, so the event is an ordinary ``complete`` for older clients.
+    stopped: bool = False
     type: str = "complete"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body = {
             "type": self.type,
             "content": self.content,
             "done": True,
@@ -92,6 +95,9 @@ class CompleteEvent:
             "session_id": self.session_id,
             "fallback": self.fallback,
         }
+        if self.stopped:
+            body["stopped"] = True
+        return body
 
 
 @dataclass(frozen=True, slots=True)

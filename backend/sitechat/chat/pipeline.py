@@ -62,11 +62,11 @@ from sitechat.chat.turn import (
 )
 from sitechat.domain import SESSION_ID_PATTERN
 from sitechat.errors import (
+    AnswerAbandoned,
     ChatbotNotFound,
     InvalidInput,
     ModelError,
     ModelInterrupted,
-    ModelUnavailable,
     ServerRestarting,
     SitechatError,
 )
@@ -90,8 +90,11 @@ class ChatService:
         settings: ChatSettings | None = None,
         enhancer: QueryEnhancer | None = None,
         similarity_levels: SimilarityLevels | None = None,
+        worker_id: str | None = None,
     ) -> None:
         self.messages = messages
+        # This process, on the answers it generates (the orphan sweeper reads it).
+        self.worker_id = worker_id
         self.vectors = vectors
         self.models = models
         self.configs = configs
@@ -127,7 +130,7 @@ class ChatService:
 
     # --- phase 2 -------------------------------------------------------------------------
 
-    async def stream(self, turn: ChatTurn) -> AsyncIterator[ChatEvent]:
+    async def stream(self, turn: ChatTurn) -> AsyncGenerator[ChatEvent, None]:
         progress = Progress()
         request_id = turn.request.request_id
         metrics.ACTIVE_STREAMS.inc()
@@ -138,7 +141,9 @@ class ChatService:
                 async for event in events:
                     _count_outcome(event)
                     yield event
-            if turn.stop.reason is not None and not progress.saved:
+            if turn.stop.reason == VISITOR_STOPPED and not progress.saved:
+                yield await self._stopped(turn, progress)
+            elif turn.stop.reason is not None and not progress.saved:
                 stopped = stop_error(turn.stop.reason)
                 await self._save_end(progress, "interrupted", error_code=stopped.code)
                 event = self._error(stopped, turn, progress, partial=bool(progress.parts))
@@ -190,7 +195,13 @@ class ChatService:
     ) -> AsyncGenerator[ChatEvent, None]:
         config = turn.config
         message = turn.user_message.content
-        model = self.models.get(config.provider)
+        # The chatbot's model, then its fallbacks: the chain owns the first-token deadline
+        # and names, as ``model.name``, the member that answered (metrics, usage).
+        model = self.models.chain(
+            config.provider,
+            config.fallback_providers,
+            first_token_timeout=self.settings.first_token_timeout_seconds,
+        )
 
         async def search(query: str, variants: Sequence[str] = ()) -> list[ScoredChunk]:
             with metrics.RETRIEVAL.time():
@@ -212,14 +223,18 @@ class ChatService:
                     before_message_id=turn.user_message.id,
                 ),
                 self.messages.add_message(
-                    turn.conversation.id, "assistant", "", status="streaming"
+                    turn.conversation.id,
+                    "assistant",
+                    "",
+                    status="streaming",
+                    worker_id=self.worker_id,
                 ),
             )
             progress.assistant_id = assistant.id
             yield StartEvent(message_id=assistant.id, session_id=turn.session_id)
 
             # Bounded by the enhancer's timeout: never delays the answer by more than that.
-            enhanced = await self.enhancer.enhance(config, message, history, model)
+            enhanced = await self.enhancer.enhance(config, message, history, model.primary)
             progress.rewrite = enhanced.usage
             if speculative is not None and enhanced.text == message and not enhanced.variants:
                 results = await speculative
@@ -286,15 +301,9 @@ class ChatService:
                 try:
                     # A stop request cancels the wait for the model (never a yield).
                     with turn.stop.interruptible():
-                        if not progress.parts and usage is None:
-                            with anyio.fail_after(self.settings.first_token_timeout_seconds):
-                                item = await iterator.__anext__()
-                        else:
-                            item = await iterator.__anext__()
+                        item = await iterator.__anext__()
                 except StopAsyncIteration:
                     break
-                except TimeoutError as exc:
-                    raise ModelUnavailable("The language model did not answer in time.") from exc
                 if turn.stop.requested:
                     break
                 if isinstance(item, TextDelta):
@@ -401,6 +410,36 @@ class ChatService:
             fallback=True,
         )
 
+    async def _stopped(self, turn: ChatTurn, progress: Progress) -> CompleteEvent:
+        """The visitor pressed stop: the answer so far is stored as ``stopped`` and charged
+        (its prompt, if the model was called, and its tokens), and the stream ends with an
+        ordinary ``complete`` carrying ``stopped: true``."""
+        assert progress.assistant_id is not None
+        usage = spent(progress)
+        quality = progress.quality.to_dict() if progress.quality else {}
+        progress.saved = True
+        with anyio.CancelScope(shield=True):
+            await self.messages.finish_message(
+                progress.assistant_id,
+                content=progress.text,
+                status="stopped",
+                sources=[s.to_dict() for s in progress.sources],
+                context_quality=quality or None,
+                usage=usage,
+                ttft_ms=progress.ttft_ms,
+            )
+        metrics.ANSWERS.labels("stopped", "").inc()
+        logger.info("answer stopped", extra={"outcome": "stopped"})
+        return CompleteEvent(
+            content=progress.text,
+            message_id=progress.assistant_id,
+            session_id=turn.session_id,
+            sources=progress.sources,
+            context_quality=quality,
+            usage=usage,
+            stopped=True,
+        )
+
     async def _save_end(self, progress: Progress, status: str, *, error_code: str) -> None:
         if progress.saved or progress.assistant_id is None:
             return
@@ -431,8 +470,13 @@ class ChatService:
         )
 
 
-# Why an answer was stopped from outside, as the error its readers get.
-_STOP_ERRORS: dict[str, type[SitechatError]] = {"server_restarting": ServerRestarting}
+# The visitor asked for the answer to stop: it ends as a ``complete`` marked stopped.
+VISITOR_STOPPED = "visitor_stopped"
+# Why an answer was stopped from outside otherwise, as the error its readers get.
+_STOP_ERRORS: dict[str, type[SitechatError]] = {
+    ServerRestarting.code: ServerRestarting,
+    AnswerAbandoned.code: AnswerAbandoned,
+}
 
 
 def stop_error(reason: str) -> SitechatError:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sitechat.domain import ChatbotConfig, Conversation, Message, MessageRole, MessageStatus
 from sitechat.llm.base import ChatModel
+from sitechat.llm.fallback import FallbackChain
 from sitechat.retrieval.base import ScoredChunk
 
 if TYPE_CHECKING:
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
 
 class ModelSource(Protocol):
     def get(self, provider: str | None) -> ChatModel: ...
+
+    def chain(
+        self, provider: str | None, fallbacks: Sequence[str], *, first_token_timeout: float
+    ) -> FallbackChain:
+        """The model of ``provider`` followed by its fallbacks, for one turn; the chain
+        owns the first-token deadline (``first_token_timeout`` for each member)."""
+        ...
 
 
 class ConfigSource(Protocol):
@@ -51,6 +59,7 @@ class MessageLog(Protocol):
         content: str,
         *,
         status: MessageStatus = "complete",
+        worker_id: str | None = None,
     ) -> Message: ...
 
     async def recent_messages(
@@ -68,7 +77,8 @@ class MessageLog(Protocol):
         usage: dict[str, Any] | None = None,
         ttft_ms: float | None = None,
         error_code: str | None = None,
-    ) -> None: ...
+        only_if_streaming: bool = False,
+    ) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,6 @@
-"""Stopping an answer from outside its turn: a graceful restart today (``server_restarting``).
+"""Stopping an answer from outside its turn: the visitor's stop button (``visitor_stopped``),
+a grace period that ended with nobody reading (``client_disconnected``), or a graceful
+restart (``server_restarting``).
 
 The turn's ``StopSignal`` is set by whoever decides the answer must end; the pipeline checks
 it after every token and, while it waits for the model, runs that one ``await`` inside a

@@ -17,6 +17,7 @@ from sitechat.chat.quality import ContextQuality
 from sitechat.chat.stopping import StopSignal
 from sitechat.domain import ChatbotConfig, Conversation, Message
 from sitechat.llm.base import ChatModel, ContextPassage, Usage
+from sitechat.llm.fallback import FallbackChain
 from sitechat.retrieval.base import ScoredChunk
 from sitechat.tokens import count_tokens
 
@@ -130,7 +131,9 @@ def spent(progress: Progress) -> dict[str, Any]:
 
 
 def usage_dict(usage: Usage, model: ChatModel, *, rewrite: Usage | None = None) -> dict[str, Any]:
-    cost = {
+    """``provider`` is the model that answered; after a fallback chain handed the answer on,
+    ``fallback_from`` lists the providers that failed before it, in order, and why."""
+    cost: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
@@ -138,6 +141,10 @@ def usage_dict(usage: Usage, model: ChatModel, *, rewrite: Usage | None = None) 
         "provider": model.name,
         "model": usage.model or None,
     }
+    if isinstance(model, FallbackChain) and model.attempts:
+        cost["fallback_from"] = [
+            {"provider": provider, "reason": reason} for provider, reason in model.attempts
+        ]
     return with_rewrite(cost, rewrite)
 
 

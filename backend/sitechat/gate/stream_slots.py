@@ -3,8 +3,9 @@
 A rate limit counts requests over time; a long answer holds a model for its whole length,
 so concurrency needs its own cap. Each stream takes a *slot* (a lease) in two sets, the
 chatbot's and the IP's, atomically: both have room or neither is taken. The slot is given
-back when the stream ends; a lease also expires by itself after ``ttl`` seconds, so a
-process that dies mid-stream cannot leak slots forever.
+back when the answer ends; a lease also expires by itself after ``ttl`` seconds unless its
+process renews it (``renew``, on every heartbeat of ``WorkerPresence``), so the slots of a
+process that dies mid-answer are free again within ``ttl`` seconds.
 
 With Redis the sets are sorted sets (score: expiry) shared by every process, changed by one
 Lua script; without it, or while it is unreachable, they live in this process's memory.
@@ -38,6 +39,20 @@ end
 return 1
 """
 
+# KEYS: the sets; ARGV: ttl ms, then the leases to renew (those still present).
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+for _, key in ipairs(KEYS) do
+  for i = 2, #ARGV do
+    redis.call('ZADD', key, 'XX', now + ttl, ARGV[i])
+  end
+  redis.call('PEXPIRE', key, ttl)
+end
+return 1
+"""
+
 
 @dataclass(slots=True)
 class StreamSlot:
@@ -62,6 +77,9 @@ class StreamSlots:
         self.ttl_seconds = ttl_seconds
         self._local: dict[str, dict[str, float]] = {}
         self._script = redis.client.register_script(_ACQUIRE) if redis is not None else None
+        self._renew = redis.client.register_script(_RENEW) if redis is not None else None
+        # Leases taken in Redis and not yet given back, by key set: what ``renew`` extends.
+        self._held: dict[str, tuple[str, ...]] = {}
 
     def _key(self, kind: str, *parts: str) -> str:
         name = "streams:" + kind + ":" + ":".join(parts)
@@ -79,7 +97,10 @@ class StreamSlots:
                 async with self.redis.translated("taking a stream slot"):
                     ttl_ms = math.ceil(self.ttl_seconds * 1000)
                     taken = await self._script(keys=list(keys), args=[ttl_ms, lease, *caps])
-                return StreamSlot(self, keys, lease, shared=True) if taken else None
+                if not taken:
+                    return None
+                self._held[lease] = keys
+                return StreamSlot(self, keys, lease, shared=True)
             except SharedStateUnavailable:
                 pass  # counted in this process until Redis is back
         return self._acquire_local(keys, caps, lease)
@@ -107,6 +128,7 @@ class StreamSlots:
                     if not leases:
                         del self._local[key]
             return
+        self._held.pop(slot.lease, None)
         if self.redis is None:
             return
         try:
@@ -119,6 +141,21 @@ class StreamSlots:
                 await pipe.execute()
         except SharedStateUnavailable:
             pass  # the lease expires by itself
+
+    async def renew(self) -> None:
+        """Extend every lease this process holds in Redis by ``ttl`` from now."""
+        if not self._held or self._renew is None or self.redis is None or not self.redis.usable:
+            return
+        by_keys: dict[tuple[str, ...], list[str]] = {}
+        for lease, keys in list(self._held.items()):
+            by_keys.setdefault(keys, []).append(lease)
+        ttl_ms = math.ceil(self.ttl_seconds * 1000)
+        try:
+            async with self.redis.translated("renewing stream slots"):
+                for keys, leases in by_keys.items():
+                    await self._renew(keys=list(keys), args=[ttl_ms, *leases])
+        except SharedStateUnavailable:
+            pass  # the next heartbeat tries again
 
     def local_count(self, chatbot_id: str) -> int:
         return len(self._local.get(self._key("chatbot", chatbot_id), {}))

@@ -105,7 +105,7 @@ class OpenAIChatModel:
             logger.warning("openai stream for model %s ended without finish_reason", model)
             if produced:
                 raise ModelInterrupted()
-            raise ModelUnavailable()
+            raise ModelUnavailable(reason="server_error")
         yield _usage(provider_usage, request.messages, "".join(produced), model)
 
     async def _open(
@@ -158,17 +158,35 @@ def _failure(
     if produced:
         return ModelInterrupted()
     accepted = opened or not _never_taken(exc)
+    reason = _reason(exc)
     if isinstance(exc, openai.RateLimitError):
         return ModelUnavailable(
-            "The language model is busy right now; try again shortly.", request_accepted=accepted
+            "The language model is busy right now; try again shortly.",
+            request_accepted=accepted,
+            reason=reason,
         )
-    return ModelUnavailable(request_accepted=accepted)
+    return ModelUnavailable(request_accepted=accepted, reason=reason)
 
 
 def _never_taken(exc: Exception) -> bool:
     if isinstance(exc, openai.APITimeoutError):
         return isinstance(exc.__cause__, httpx.ConnectTimeout)
     return isinstance(exc, openai.APIStatusError | openai.APIConnectionError)
+
+
+def _reason(exc: Exception) -> str:
+    """Why the answer failed before its first token, in ``ModelError.reason``'s words."""
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code == 429:
+            return "rate_limited"
+        return "server_error" if exc.status_code >= 500 else "rejected"
+    if isinstance(exc, openai.APITimeoutError):  # a subclass of APIConnectionError
+        return "connect_error" if isinstance(exc.__cause__, httpx.ConnectTimeout) else "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connect_error"
+    if isinstance(exc, httpx.TimeoutException):  # a read of the open stream, not wrapped
+        return "timeout"
+    return "server_error"  # the open stream broke (cut off, or not what the API sends)
 
 
 def _usage(reported: Any, messages: Sequence[ChatMessage], completion: str, model: str) -> Usage:

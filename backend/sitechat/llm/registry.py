@@ -3,24 +3,26 @@
 One instance per provider lives for the life of the app (built in the lifespan, closed by
 ``aclose()``), so HTTP connection pools and loaded weights are shared by every chatbot.
 Tests inject their own models by construction: ``ModelRegistry(settings, overrides={...})``.
+
+Provider names are the built-in ``openai``, ``local`` and ``extractive``, and the names of
+``Settings.openai_compatible_endpoints`` (each another ``OpenAIChatModel`` under its own
+name). ``chain`` makes a turn's ``FallbackChain`` from a provider and its fallbacks.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import get_args
+from collections.abc import Mapping, Sequence
 
-from sitechat.config import ProviderName, Settings
+from sitechat.config import Settings
 from sitechat.errors import InvalidInput, ModelUnavailable
 from sitechat.llm.base import ChatModel
 from sitechat.llm.extractive import ExtractiveModel
+from sitechat.llm.fallback import FallbackChain
 from sitechat.llm.local_model import LocalLlamaModel
 from sitechat.llm.openai_model import OpenAIChatModel
 
 logger = logging.getLogger(__name__)
-
-PROVIDERS: tuple[str, ...] = get_args(ProviderName)
 
 OPENAI_NOT_CONFIGURED = (
     "The OpenAI provider is not configured: set SITECHAT_OPENAI_API_KEY, or choose another "
@@ -50,15 +52,40 @@ class ModelRegistry:
         name = provider or self.default_provider
         if name in self._overrides:
             return self._overrides[name]
-        if name not in PROVIDERS:
-            raise InvalidInput(
-                f"Unknown model provider {name!r}; choose one of: {', '.join(PROVIDERS)}."
-            )
+        if name not in self._settings.provider_names:
+            known = ", ".join(self._settings.provider_names)
+            raise InvalidInput(f"Unknown model provider {name!r}; choose one of: {known}.")
         model = self._built.get(name)
         if model is None:
             model = self._build(name)
             self._built[name] = model
         return model
+
+    def chain(
+        self, provider: str | None, fallbacks: Sequence[str], *, first_token_timeout: float
+    ) -> FallbackChain:
+        """A turn's chain: ``provider``'s model, then each of ``fallbacks`` (empty: the
+        deployment's ``fallback_providers``) that is not already in it.
+
+        The primary raises as ``get`` does. A fallback this deployment cannot run (unknown,
+        or OpenAI without a key) is left out with a warning: a fallback is a spare, and a
+        missing spare must not fail the answer the primary can give.
+        """
+        primary_name = provider or self.default_provider
+        members = [self.get(primary_name)]
+        seen = {primary_name}
+        for name in fallbacks or self._settings.fallback_providers:
+            if name in seen:
+                continue
+            seen.add(name)
+            try:
+                model = self.get(name)
+            except (InvalidInput, ModelUnavailable) as exc:
+                logger.warning("fallback provider %s left out: %s", name, exc.message)
+                continue
+            if all(model is not member for member in members):
+                members.append(model)
+        return FallbackChain(members, first_token_timeout=first_token_timeout)
 
     async def start(self) -> None:
         """Preload the default provider's weights if it runs locally.
@@ -95,6 +122,17 @@ class ModelRegistry:
                 model=s.openai_model,
                 timeout=s.openai_timeout_seconds,
                 context_window=s.openai_context_window,
+            )
+        endpoint = s.openai_compatible_endpoints.get(name)
+        if endpoint is not None:
+            return OpenAIChatModel(
+                # Servers without keys (vLLM, Ollama) accept any; the SDK insists on one.
+                api_key=endpoint.api_key.get_secret_value() or "none",
+                base_url=endpoint.base_url,
+                model=endpoint.model,
+                timeout=endpoint.timeout_seconds or s.openai_timeout_seconds,
+                context_window=endpoint.context_window,
+                name=name,
             )
         if name == "local":
             return LocalLlamaModel(

@@ -113,6 +113,7 @@ def config_to_json(config: ChatbotConfig) -> dict[str, Any]:
     for name in ("created_at", "updated_at"):
         value = data[name]
         data[name] = value.isoformat() if value is not None else None
+    data["fallback_providers"] = list(config.fallback_providers)
     data["starter_questions"] = list(config.starter_questions)
     data["allowed_origins"] = list(config.allowed_origins)
     return data
@@ -123,6 +124,7 @@ def config_from_json(data: dict[str, Any]) -> ChatbotConfig:
     for name in ("created_at", "updated_at"):
         if values.get(name) is not None:
             values[name] = datetime.fromisoformat(values[name])
+    values["fallback_providers"] = tuple(values.get("fallback_providers") or ())
     values["starter_questions"] = tuple(values.get("starter_questions") or ())
     values["allowed_origins"] = tuple(values.get("allowed_origins") or ())
     return ChatbotConfig(**values)

@@ -132,7 +132,7 @@ class ChatbotStore(Repository):
 def _normalize_chatbot_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Lists become the tuples ``ChatbotConfig`` holds; mappings are copied."""
     normalized = dict(fields)
-    for name in ("starter_questions", "allowed_origins"):
+    for name in ("fallback_providers", "starter_questions", "allowed_origins"):
         if name in normalized:
             normalized[name] = tuple(normalized[name] or ())
     for name in ("theme", "settings"):
@@ -143,6 +143,7 @@ def _normalize_chatbot_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _chatbot_columns(config: ChatbotConfig) -> dict[str, Any]:
     columns = dataclasses.asdict(config)
+    columns["fallback_providers"] = list(config.fallback_providers)
     columns["starter_questions"] = list(config.starter_questions)
     columns["allowed_origins"] = list(config.allowed_origins)
     return columns

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, get_args
+from datetime import datetime
+from typing import Any, cast, get_args
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from sitechat.domain import (
@@ -29,7 +30,7 @@ from sitechat.tokens import count_tokens
 _ROLES = frozenset(get_args(MessageRole))
 _MESSAGE_STATUSES = frozenset(get_args(MessageStatus))
 # Messages that count as conversation history for the model.
-_HISTORY_STATUSES = ("complete", "interrupted")
+_HISTORY_STATUSES = ("complete", "interrupted", "stopped")
 
 
 class MessageStore(Repository):
@@ -124,8 +125,10 @@ class MessageStore(Repository):
         content: str,
         *,
         status: MessageStatus = "complete",
+        worker_id: str | None = None,
     ) -> Message:
-        """Append a message and mark the conversation as updated."""
+        """Append a message and mark the conversation as updated; ``worker_id`` names the
+        process generating a ``streaming`` answer (see ``streaming_answers``)."""
         check_choice(role, _ROLES, "role")
         check_choice(status, _MESSAGE_STATUSES, "status")
         now = utcnow()
@@ -136,6 +139,7 @@ class MessageStore(Repository):
             content=content,
             status=status,
             created_at=now,
+            worker_id=worker_id,
         )
         async with self._db.session(write=True) as session:
             touched = await session.execute(
@@ -161,8 +165,11 @@ class MessageStore(Repository):
         usage: dict[str, Any] | None = None,
         ttft_ms: float | None = None,
         error_code: str | None = None,
-    ) -> None:
+        only_if_streaming: bool = False,
+    ) -> bool:
         """Write a streamed message's final state; ``NotFound`` if it no longer exists.
+        With ``only_if_streaming`` (the orphan sweeper) nothing happens, and False is
+        returned, when the message already ended: two sweepers never charge it twice.
 
         The tokens it used are added to its org's and chatbot's monthly usage in the same
         transaction, so budgets count exactly what is stored. Without ``usage`` (an answer
@@ -186,10 +193,11 @@ class MessageStore(Repository):
             ).first()
             if owner is None:
                 raise NotFound("No message with that id.")
-            await session.execute(
-                update(MessageRow)
-                .where(MessageRow.id == message_id)
-                .values(
+            statement = update(MessageRow).where(MessageRow.id == message_id)
+            if only_if_streaming:
+                statement = statement.where(MessageRow.status == "streaming")
+            finished = await session.execute(
+                statement.values(
                     content=content,
                     status=status,
                     sources=list(sources) if sources is not None else None,
@@ -200,9 +208,12 @@ class MessageStore(Repository):
                     prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens,
                     quality_level=level if isinstance(level, str) else None,
-                )
-                .execution_options(synchronize_session=False)
+                    worker_id=None,
+                ).execution_options(synchronize_session=False)
             )
+            if rowcount(finished) == 0:
+                await session.rollback()
+                return False
             await add_usage(
                 session,
                 org_id=owner.org_id,
@@ -212,6 +223,52 @@ class MessageStore(Repository):
                 completion_tokens=completion_tokens or 0,
             )
             await session.commit()
+        return True
+
+    async def get_answer(self, conversation_id: str, message_id: str) -> Message | None:
+        """An assistant message of this conversation (None for any other id)."""
+        async with self._db.session() as session:
+            row = await session.scalar(
+                select(MessageRow).where(
+                    MessageRow.id == message_id,
+                    MessageRow.conversation_id == conversation_id,
+                    MessageRow.role == "assistant",
+                )
+            )
+            return records.message(row) if row is not None else None
+
+    async def get_message(self, message_id: str) -> Message | None:
+        async with self._db.session() as session:
+            row = await session.scalar(select(MessageRow).where(MessageRow.id == message_id))
+            return records.message(row) if row is not None else None
+
+    async def save_partial_answers(self, contents: dict[str, str]) -> None:
+        """The text so far of answers still streaming, in one transaction: without a shared
+        frame recording, what the orphan sweeper keeps if this process dies."""
+        if not contents:
+            return
+        async with self._db.session(write=True) as session:
+            table = cast(Table, MessageRow.__table__)  # Core: one executemany, no ORM rules
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("message_id"), table.c.status == "streaming")
+                .values(content=bindparam("text")),
+                [{"message_id": mid, "text": text} for mid, text in contents.items()],
+            )
+            await session.commit()
+
+    async def streaming_answers(self, *, started_before: datetime) -> list[tuple[str, str | None]]:
+        """(message id, worker id) of every answer still ``streaming`` that began before
+        ``started_before``: what the orphan sweeper checks against live workers."""
+        async with self._db.session() as session:
+            rows = await session.execute(
+                # The literal predicate (not a bound parameter) lets SQLite and Postgres use
+                # the partial index ix_messages_streaming.
+                select(MessageRow.id, MessageRow.worker_id).where(
+                    text("messages.status = 'streaming'"), MessageRow.created_at < started_before
+                )
+            )
+            return [(row.id, row.worker_id) for row in rows]
 
     async def recent_messages(
         self, conversation_id: str, limit: int, *, before_message_id: str | None = None

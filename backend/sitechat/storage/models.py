@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -113,6 +114,7 @@ class ChatbotRow(Base):
     system_prompt: Mapped[str] = mapped_column(Text)
     provider: Mapped[str | None] = mapped_column(String(32))
     model: Mapped[str | None] = mapped_column(String(200))
+    fallback_providers: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"))
     temperature: Mapped[float] = mapped_column(Float)
     max_tokens: Mapped[int | None] = mapped_column(Integer)
     greeting: Mapped[str] = mapped_column(Text)
@@ -149,6 +151,13 @@ class MessageRow(Base):
     __table_args__ = (
         Index(None, "conversation_id", "created_at"),
         Index(None, "conversation_id", "seq"),
+        # Only the answers streaming right now: what the orphan sweeper reads.
+        Index(
+            "ix_messages_streaming",
+            "created_at",
+            postgresql_where=text("status = 'streaming'"),
+            sqlite_where=text("status = 'streaming'"),
+        ),
     )
 
     seq: Mapped[int] = mapped_column(SequenceInteger, primary_key=True, autoincrement=True)
@@ -170,6 +179,8 @@ class MessageRow(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     quality_level: Mapped[str | None] = mapped_column(String(16))
+    # The process (``WorkerPresence.worker_id``) generating a streaming answer.
+    worker_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class DocumentRow(Base):

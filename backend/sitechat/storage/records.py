@@ -51,6 +51,7 @@ def chatbot(row: ChatbotRow) -> ChatbotConfig:
     return _record(
         ChatbotConfig,
         row,
+        fallback_providers=tuple(row.fallback_providers or ()),
         starter_questions=tuple(row.starter_questions or ()),
         theme=dict(row.theme or {}),
         allowed_origins=tuple(row.allowed_origins or ()),

@@ -35,13 +35,16 @@ from sitechat.api.deps import ServicesDep
 from sitechat.api.schemas import ErrorBody
 from sitechat.config import Settings
 from sitechat.domain import CHATBOT_ID_PATTERN, ChatbotConfig
-from sitechat.errors import ChatbotNotFound
+from sitechat.errors import ChatbotNotFound, InvalidInput
 from sitechat.gate.origins import InvalidOrigin, normalize_origin
 from sitechat.gate.policy import check_limit_text, policy_of
 
 # --- bodies -----------------------------------------------------------------------------------
 
 ProviderName = Literal["openai", "local", "extractive"]
+# Checked against the deployment's providers by the routes (``check_providers``).
+FallbackName = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+MAX_FALLBACKS = 5
 MAX_ORIGINS = 100
 StarterQuestion = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=r"\S")
@@ -87,6 +90,15 @@ class ChatbotFields(BaseModel):
         default=None, description="None: the deployment's default provider."
     )
     model: str | None = Field(default=None, max_length=200)
+    fallback_providers: list[FallbackName] | None = Field(
+        default=None,
+        max_length=MAX_FALLBACKS,
+        description=(
+            "Providers that answer, in order, when the chatbot's own fails before its first "
+            "token: built-in ones or the deployment's named endpoints. Empty or null: the "
+            "deployment's default chain."
+        ),
+    )
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=32_000)
     greeting: str | None = Field(default=None, max_length=2000)
@@ -153,6 +165,7 @@ class ChatbotOut(BaseModel):
     system_prompt: str
     provider: str | None
     model: str | None
+    fallback_providers: list[str]
     temperature: float
     max_tokens: int | None
     greeting: str
@@ -187,6 +200,7 @@ def chatbot_out(
         system_prompt=config.system_prompt,
         provider=config.provider,
         model=config.model,
+        fallback_providers=list(config.fallback_providers),
         temperature=config.temperature,
         max_tokens=config.max_tokens,
         greeting=config.greeting,
@@ -213,8 +227,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 # Config fields that go to their own columns; ``None`` resets the ones with a default.
 _COLUMNS = (
-    "system_prompt", "provider", "model", "temperature", "max_tokens", "greeting",
-    "starter_questions", "theme", "fallback_message",
+    "system_prompt", "provider", "model", "fallback_providers", "temperature", "max_tokens",
+    "greeting", "starter_questions", "theme", "fallback_message",
 )  # fmt: skip
 _BLANK = ChatbotConfig(id="", org_id="", name="")
 _DEFAULTS = {name: getattr(_BLANK, name) for name in _COLUMNS}
@@ -227,6 +241,17 @@ def out(config: ChatbotConfig, settings: Settings) -> ChatbotOut:
     streams = {"per_ip": policy.max_streams_per_ip, "per_chatbot": policy.max_streams_per_chatbot}
     limits = {str(scope): text for scope, text in policy.limit_texts.items()}
     return chatbot_out(config, limits, streams)
+
+
+def check_providers(body: ChatbotFields, settings: Settings) -> None:
+    """422 for a fallback provider this deployment does not know (names of its endpoints
+    change with its settings, so a body model cannot list them)."""
+    unknown = [n for n in body.fallback_providers or () if n not in settings.provider_names]
+    if unknown:
+        raise InvalidInput(
+            f"Invalid fallback_providers: {unknown[0]!r} is not a provider here; choose from: "
+            f"{', '.join(settings.provider_names)}."
+        )
 
 
 def changes(
@@ -269,6 +294,7 @@ def changes(
     responses={**BODY_ERRORS, 409: {"model": ErrorBody, "description": "That chatbot id is taken"}},
 )
 async def create_chatbot(body: ChatbotCreate, org: AdminOrg, services: ServicesDep) -> ChatbotOut:
+    check_providers(body, services.settings)
     fields, settings = changes(body, {"require_visitor_token": True})
     config = await services.store.create_chatbot(
         org.id, name=body.name, chatbot_id=body.id, settings=settings, **fields
@@ -297,6 +323,7 @@ async def read_chatbot(chatbot: OwnedChatbot, services: ServicesDep) -> ChatbotO
 async def update_chatbot(
     body: ChatbotUpdate, chatbot: OwnedChatbot, services: ServicesDep
 ) -> ChatbotOut:
+    check_providers(body, services.settings)
     fields, settings = changes(body, chatbot.settings)
     if body.name is not None:
         fields["name"] = body.name

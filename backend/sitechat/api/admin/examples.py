@@ -56,6 +56,7 @@ CHATBOT_CREATE: dict[str, Any] = {
     "name": "Shop helper",
     "system_prompt": "You answer questions about Shop Inc's orders, shipping and returns.",
     "temperature": 0.2,
+    "fallback_providers": ["extractive"],
     "greeting": "Hi! Ask me about shipping, returns or opening hours.",
     "starter_questions": ["When do orders ship?", "How do returns work?"],
     "theme": THEME,
