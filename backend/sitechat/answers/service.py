@@ -111,6 +111,11 @@ class Answers:
         if run is not None:
             metrics.ANSWER_RESUMES.labels("local").inc()
             return self.runs.read(run, after)
+        if message.status == "streaming" and not await self.presence.alive([message.worker_id]):
+            # Its process died and no sweep has ended it yet: end it now (its recording, if
+            # any, gets the final error frame the reader then receives).
+            await self.end_orphan(message.id)
+            message = await self.store.get_answer(conversation.id, message_id) or message
         if self.recorder is not None:
             try:
                 if await self.recorder.exists(message_id) or message.status == "streaming":
@@ -119,13 +124,9 @@ class Answers:
             except SharedStateUnavailable:
                 pass  # answered from the database below
         metrics.ANSWER_RESUMES.labels("stored").inc()
-        if message.status == "streaming":
-            if not await self.presence.alive([message.worker_id]):
-                await self.end_orphan(message.id)
-                message = await self.store.get_answer(conversation.id, message_id) or message
-            else:  # alive elsewhere, and nothing shared to follow it by
-                code = AnswerNotResumable.code
-                return _single(after, _ended_event(message, session_id, code=code))
+        if message.status == "streaming":  # alive elsewhere, and nothing shared to follow
+            code = AnswerNotResumable.code
+            return _single(after, _ended_event(message, session_id, code=code))
         return _single(after, _ended_event(message, session_id))
 
     async def _follow_recorded(self, message: Message, session_id: str, after: int) -> FrameBatches:
