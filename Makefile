@@ -48,8 +48,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# `make bench` runs every benchmark; `make bench load ttft` runs the ones named (the names
+# after `bench` are taken as its arguments, not as targets of their own).
+ifeq (bench,$(firstword $(MAKECMDGOALS)))
+BENCH_NAMES := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+$(foreach name,$(BENCH_NAMES),$(eval $(name):;@:))
+endif
+
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_NAMES)
 
 clean:
 	rm -rf $(VENV) data test-artifacts .pytest_cache .mypy_cache .ruff_cache widget/node_modules

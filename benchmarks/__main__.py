@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from benchmarks import limiter, resume, retrieval, ttft
+from benchmarks import limiter, load, resume, retrieval, ttft
 
 BENCHMARKS = {
     "ttft": ttft.main,
     "retrieval": retrieval.main,
     "limiter": limiter.main,
     "resume": resume.main,
+    "load": load.main,
 }
 
 

@@ -5,12 +5,14 @@ happen."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -29,7 +31,8 @@ GREETING = "Hello! Ask me about shipping, returns or opening hours."
 STARTERS = ("When do orders ship?", "How do returns work?")
 
 
-def settings_for(data_dir: Path, model: ScriptedOpenAI) -> Settings:
+def settings_for(data_dir: Path, model: ScriptedOpenAI, **overrides: Any) -> Settings:
+    """The test settings; ``overrides`` replace any of them (the resume tests ping faster)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment="test",
@@ -45,6 +48,7 @@ def settings_for(data_dir: Path, model: ScriptedOpenAI) -> Settings:
         # The scripted model's answers are queued per test: no follow-up rewrites may take
         # one (query enhancement is tested in tests/retrieval).
         query_rewrite_providers=[],
+        **overrides,
     )
 
 
@@ -70,10 +74,14 @@ class Stack:
 
 @asynccontextmanager
 async def sitechat_stack(
-    data_dir: Path, model: ScriptedOpenAI, *, allowed_origins: tuple[str, ...] = ()
+    data_dir: Path,
+    model: ScriptedOpenAI,
+    *,
+    allowed_origins: tuple[str, ...] = (),
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """The app on a loopback port with the chatbot ``demo`` seeded from the shop documents."""
-    settings = settings_for(data_dir, model)
+    settings = settings_for(data_dir, model, **overrides)
     app = create_app(settings)
     async with serve_app(app) as api:
         services: Services = app.state.services
@@ -169,3 +177,96 @@ def documented_queue_stub() -> str:
     match = re.search(r"<!-- queue-stub -->\s*```html\s*<script>(.*?)</script>\s*```", doc, re.S)
     assert match, "docs/widget.md lost its queue-stub snippet"
     return match.group(1)
+
+
+class FlakyNetwork:
+    """A TCP proxy between the browser and the API whose connections a test can break, as a
+    visitor's network does. Chromium's offline emulation (Playwright's ``set_offline``) fails
+    new requests at once but leaves an answer stream that is already open flowing, so the
+    drop itself happens here:
+
+    - ``drop("reset")``: every open connection is reset (the stream fails at once);
+    - ``drop("silence")``: open connections stay open but nothing more passes either way (a
+      train in a tunnel: only the widget's idle timeout notices);
+    - until ``restore()``, new connections are reset as soon as they open.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.down = False
+        self.server: asyncio.Server | None = None
+        self._links: set[_Link] = set()
+
+    @property
+    def base_url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def drop(self, how: str) -> None:
+        assert how in ("reset", "silence")
+        self.down = True
+        for link in list(self._links):
+            link.dead = True
+            if how == "reset":
+                link.abort()
+
+    def restore(self) -> None:
+        self.down = False
+        for link in list(self._links):
+            if link.dead:
+                link.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        link = _Link(writer, up_writer)
+        self._links.add(link)
+        try:
+            await asyncio.gather(link.pipe(reader, up_writer), link.pipe(up_reader, writer))
+        finally:
+            self._links.discard(link)
+            link.abort()
+
+
+@dataclass(eq=False)
+class _Link:
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter
+    dead: bool = False
+
+    async def pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                if not self.dead:  # a dead link swallows everything
+                    dst.write(data)
+                    await dst.drain()
+        except OSError:
+            pass
+        finally:
+            if not self.dead:
+                self.abort()
+
+    def abort(self) -> None:
+        self.client.transport.abort()
+        self.upstream.transport.abort()
+
+
+@asynccontextmanager
+async def flaky_network(target: RunningServer) -> AsyncIterator[FlakyNetwork]:
+    network = FlakyNetwork(target.port)
+    network.server = await asyncio.start_server(network._serve, "127.0.0.1", 0)
+    try:
+        yield network
+    finally:
+        network.restore()
+        for link in list(network._links):
+            link.abort()
+        network.server.close()
+        await network.server.wait_closed()

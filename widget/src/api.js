@@ -1,6 +1,7 @@
 // The public chat API over fetch: the chatbot's config (which carries the visitor token),
-// a session's messages, and the answer stream. Requests carry no cookies. fetch is passed
-// in so node's tests can answer with their own Responses.
+// a session's messages, an answer's stream (asked, or resumed after a drop), and stop.
+// Requests carry no cookies. fetch is passed in so node's tests can answer with their own
+// Responses.
 import { createSSEParser, isEventStream, parseChatEvent } from './sse.js';
 
 export const HEADER_VISITOR = 'X-Sitechat-Visitor-Token';
@@ -18,13 +19,41 @@ async function httpError(res) {
 // session can only be read back by the visitor it belongs to.
 export function createClient(base, chatbotId, fetchFn = (url, init) => fetch(url, init), keep = null) {
   const chatbotPath = base + '/api/public/chatbots/' + encodeURIComponent(chatbotId);
+  const sessionPath = (sid) => chatbotPath + '/sessions/' + encodeURIComponent(sid);
+  const messagePath = (sid, mid) => sessionPath(sid) + '/messages/' + encodeURIComponent(mid);
   let token = (keep && keep.get()) || '';
-  const headers = (extra) => Object.assign({}, extra, token ? { [HEADER_VISITOR]: token } : null);
 
-  async function getJSON(url) {
-    const res = await fetchFn(url, { mode: 'cors', credentials: 'omit', headers: headers() });
+  // The response, or the HTTP error thrown.
+  async function call(url, init, headers) {
+    const res = await fetchFn(url, Object.assign({
+      mode: 'cors', credentials: 'omit', headers: Object.assign({}, headers, token ? { [HEADER_VISITOR]: token } : null),
+    }, init));
     if (!res.ok) throw await httpError(res);
-    return res.json();
+    return res;
+  }
+  const getJSON = (url) => call(url).then((res) => res.json());
+
+  // Calls onEvent(chat event, its SSE id) for each event of the stream and onBytes() for
+  // each chunk read (pings included: the caller's idle timer). Throws the HTTP error,
+  // {status, unexpected} for a success that is not an event stream, or fetch's own error.
+  async function events(url, init, onEvent, onBytes, headers) {
+    const res = await call(url, init, Object.assign({ Accept: 'text/event-stream' }, headers));
+    if (!isEventStream(res.headers.get('Content-Type'))) {
+      if (res.body) res.body.cancel().catch(() => {});
+      throw { status: res.status, unexpected: true };
+    }
+    const parser = createSSEParser((event) => {
+      const ev = parseChatEvent(event);
+      if (ev) onEvent(ev, event.id);
+    });
+    const reader = res.body.getReader();
+    for (;;) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      onBytes();
+      parser.push(chunk.value);
+    }
+    parser.end();
   }
 
   return {
@@ -37,39 +66,18 @@ export function createClient(base, chatbotId, fetchFn = (url, init) => fetch(url
       return config;
     },
 
-    messages(sessionId) {
-      return getJSON(chatbotPath + '/sessions/' + encodeURIComponent(sessionId) + '/messages');
-    },
+    messages: (sid) => getJSON(sessionPath(sid) + '/messages'),
 
-    // POSTs a question and calls onEvent(chat event) for each event of the answer, onBytes()
-    // for each chunk read (pings included: the caller's idle timer). Throws the HTTP error,
-    // {status, unexpected} for a success that is not an event stream, or fetch's own error.
-    async stream(body, signal, onEvent, onBytes) {
-      const res = await fetchFn(base + '/api/public/chat/stream', {
-        method: 'POST',
-        mode: 'cors',
-        credentials: 'omit',
-        headers: headers({ 'Content-Type': 'application/json', Accept: 'text/event-stream' }),
-        body: JSON.stringify(body),
-        signal,
-      });
-      if (!res.ok) throw await httpError(res);
-      if (!isEventStream(res.headers.get('Content-Type'))) {
-        if (res.body) res.body.cancel().catch(() => {});
-        throw { status: res.status, unexpected: true };
-      }
-      const parser = createSSEParser((event) => {
-        const ev = parseChatEvent(event);
-        if (ev) onEvent(ev);
-      });
-      const reader = res.body.getReader();
-      for (;;) {
-        const chunk = await reader.read();
-        if (chunk.done) break;
-        onBytes();
-        parser.push(chunk.value);
-      }
-      parser.end();
-    },
+    // POSTs a question; its answer's events as events() gives them.
+    stream: (body, signal, onEvent, onBytes) => events(base + '/api/public/chat/stream', {
+      method: 'POST', body: JSON.stringify(body), signal,
+    }, onEvent, onBytes, { 'Content-Type': 'application/json' }),
+
+    // The frames of an answer after frame `after`, then live to its end.
+    resume: (sid, mid, after, signal, onEvent, onBytes) =>
+      events(messagePath(sid, mid) + '/stream?after=' + after, { signal }, onEvent, onBytes),
+
+    // Asks the server to stop generating the answer (idempotent).
+    stop: (sid, mid) => call(messagePath(sid, mid) + '/stop', { method: 'POST' }),
   };
 }

@@ -9,16 +9,18 @@ const ICONS = {
 };
 
 // h('button', {class, text, click: fn, 'aria-label': ...}, [children]): text goes through
-// textContent, functions become listeners, null/false attributes are left out.
+// textContent, functions become listeners, null/false attributes are left out (true ones are
+// there: hidden="true" hides as hidden="" does). A button is type="button" unless it says
+// otherwise.
 export function h(tag, attrs, children) {
   const node = document.createElement(tag);
+  if (tag === 'button') node.type = 'button';
   for (const key in attrs || {}) {
     const value = attrs[key];
     if (value == null || value === false) continue;
     if (key === 'text') node.textContent = value;
-    else if (key === 'class') node.className = value;
     else if (typeof value === 'function') node.addEventListener(key, value);
-    else node.setAttribute(key, value === true ? '' : value);
+    else node.setAttribute(key, value);
   }
   for (const child of children || []) if (child) node.appendChild(child);
   return node;
@@ -28,7 +30,6 @@ export function icon(name) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('viewBox', '0 0 24 24');
   svg.setAttribute('aria-hidden', 'true');
-  svg.setAttribute('focusable', 'false');
   const path = document.createElementNS('http://www.w3.org/2000/svg', 'path');
   path.setAttribute('d', ICONS[name]);
   svg.appendChild(path);

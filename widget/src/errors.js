@@ -10,25 +10,26 @@ export function parseRetryAfter(value, nowMs) {
 }
 
 // Failure -> {code, kind, text?, wait?}; kind picks the message: network, rate, server, cut
-// (no final event), refused (4xx: the API's safe message is shown). A failure is one of
-// {status, body, retryAfter} (an HTTP error), {status, unexpected} (a success that is not an
-// event stream), {event} (an error event), {cut: true}, or anything else (the network).
+// (no final event), interrupted (an answer cut off that could not be picked up again:
+// reconnecting gave up, or the process writing it died; the server keeps it as interrupted),
+// refused (4xx: the API's safe message is shown). A failure is one of {status, body,
+// retryAfter} (an HTTP error), {status, unexpected} (a success that is not an event stream),
+// {event} (an error event), {cut: true}, {resume: true}, or anything else (the network).
 export function describeFailure(failure, nowMs) {
   const f = failure || {};
+  const ev = f.event || {};
   const body = f.body && typeof f.body === 'object' ? f.body : {};
-  const requestId = body.request_id || (f.event && f.event.request_id) || null;
-  if (f.status === 429 || body.code === 'rate_limited' || (f.event && f.event.code === 'rate_limited')) {
+  const info = (code, kind, more) => Object.assign({ code, kind, requestId: body.request_id || ev.request_id || null }, more);
+  if (f.status === 429 || body.code === 'rate_limited' || ev.code === 'rate_limited') {
     const wait = parseRetryAfter(f.retryAfter, nowMs) || parseRetryAfter(body.retry_after, nowMs) || 30;
-    return { code: 'rate_limited', kind: 'rate', wait, requestId };
+    return info('rate_limited', 'rate', { wait });
   }
-  if (f.status >= 500) return { code: body.code || 'server_error', kind: 'server', requestId };
-  if (f.status >= 400) {
-    return { code: body.code || 'refused', kind: 'refused', text: typeof body.error === 'string' ? body.error : '', requestId };
-  }
-  if (f.unexpected) return { code: 'unexpected_response', kind: 'server', requestId };
-  if (f.event) return { code: f.event.code || 'error', kind: 'server', text: f.event.error || '', requestId };
-  if (f.cut) return { code: 'cut_off', kind: 'cut', requestId };
-  return { code: 'network', kind: 'network', requestId };
+  if (f.status >= 500) return info(body.code || 'server_error', 'server');
+  if (f.status >= 400) return info(body.code || 'refused', 'refused', { text: typeof body.error === 'string' ? body.error : '' });
+  if (f.resume || ev.code === 'answer_orphaned') return info(f.resume ? 'resume_failed' : ev.code, 'interrupted');
+  if (f.unexpected) return info('unexpected_response', 'server');
+  if (f.event) return info(ev.code || 'error', 'server', { text: ev.error || '' });
+  return f.cut ? info('cut_off', 'cut') : info('network', 'network');
 }
 
 // The message shown for describeFailure's answer; t is strings(language).

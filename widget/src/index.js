@@ -22,7 +22,7 @@ function createHostAPI(opts) {
   let dead = false;
   const emit = (name, detail) => {
     for (const fn of (listeners[name] || []).slice()) {
-      try { fn(detail); } catch (err) { console.error('[sitechat] listener failed', err); }
+      try { fn(detail); } catch (err) { console.error('[sitechat]', err); }
     }
   };
   const widget = createWidget(opts, emit);

@@ -1,6 +1,6 @@
 // One message of the conversation: {node, bubble, text, typing, sources: Map(n -> source),
-// extra: [nodes under the bubble], pending: paint timer}. These functions draw it; t is
-// strings(language).
+// extra: [nodes under the bubble], pending: paint timer, flag: its state line}. These
+// functions draw it; t is strings(language).
 import { h } from './dom.js';
 import { safeUrl } from './markdown.js';
 import { renderMarkdown } from './render.js';
@@ -38,7 +38,7 @@ export function showSources(msg, t) {
     const href = safeUrl(s.url);
     const title = String(s.title || s.url || t('sources') + ' ' + n);
     const label = href ? h('a', { href, target: '_blank', rel: 'noopener noreferrer', text: title }) : h('span', { text: title });
-    list.appendChild(h('li', { 'data-n': String(n), value: String(n), tabindex: '-1', title: typeof s.snippet === 'string' ? s.snippet.slice(0, 300) : null }, [
+    list.appendChild(h('li', { 'data-n': n, value: n, tabindex: -1, title: typeof s.snippet === 'string' ? s.snippet.slice(0, 300) : null }, [
       label,
       s.heading ? document.createTextNode(' — ' + s.heading) : null,
     ]));
@@ -48,7 +48,7 @@ export function showSources(msg, t) {
 
 export function addExtra(msg, node) {
   msg.extra.push(node);
-  msg.node.appendChild(node);
+  return msg.node.appendChild(node);
 }
 
 export function clearExtra(msg) {

@@ -44,7 +44,7 @@ export function renderMarkdown(doc, text, ctx) {
   };
   const list = (b) => {
     const node = el(b.t);
-    if (b.t === 'ol' && b.start !== 1) node.setAttribute('start', String(b.start));
+    if (b.t === 'ol' && b.start !== 1) node.setAttribute('start', b.start);
     for (const item of b.items) {
       const li = inline(node.appendChild(el('li')), parseInline(item.text));
       item.sub.forEach((s) => li.appendChild(list(s)));

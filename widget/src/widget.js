@@ -1,43 +1,41 @@
 // One widget: a <sitechat-widget> element whose open shadow root holds the launcher, the
 // panel and the conversation, and the conversation itself (ask, stream, stop, retry, restore
-// a session). The network is api.js's; the host page's API is index.js's.
+// a session). The network is api.js's, an answer's survival of it answer.js's; the host
+// page's API is index.js's.
+import { followAnswer } from './answer.js';
 import { createClient } from './api.js';
+// The labels and the stylesheet come early in the bundle: it gzips smaller (11 KB budget).
+import { languageOf, strings } from './strings.js';
+import CSS from './styles.css';
 import { h, icon } from './dom.js';
 import { describeFailure, failureText } from './errors.js';
 import { safeUrl } from './markdown.js';
 import { addExtra, clearExtra, paint, setSources, showSources } from './message.js';
 import { readLimits } from './options.js';
 import { renderMarkdown } from './render.js';
-import { languageOf, strings } from './strings.js';
-import CSS from './styles.css';
 import { readableOn } from './theme.js';
 
-// localStorage can throw (private modes, blocked storage): the session then lives in memory.
-function storage() {
-  const memory = {};
-  return {
-    get(key) { try { return window.localStorage.getItem(key); } catch (_) { return memory[key] || null; } },
-    set(key, value) { try { window.localStorage.setItem(key, value); } catch (_) { memory[key] = value; } },
-    remove(key) { try { window.localStorage.removeItem(key); } catch (_) { delete memory[key]; } },
-  };
+// localStorage.getItem/setItem/removeItem. It can throw (private modes, blocked storage):
+// the session id and visitor token then live only in this page (sessionId, the client's).
+function local(method, key, value) {
+  try { return window.localStorage[method](key, value); } catch (_) { return null; }
 }
 
 // emit(name, detail) tells the host page. Returns {load, build, open, close, send, destroy}:
 // index.js builds once the config is loaded, and calls open/close/send only after that.
 export function createWidget(opts, emit) {
   const t = strings(opts.language);
-  const store = storage();
   const sessionKey = 'sitechat:' + opts.chatbotId + ':session';
   const tokenKey = 'sitechat:' + opts.chatbotId + ':visitor';
   const client = createClient(opts.api, opts.chatbotId, undefined, {
-    get: () => store.get(tokenKey),
-    set: (token) => (token ? store.set(tokenKey, token) : store.remove(tokenKey)),
+    get: () => local('getItem', tokenKey),
+    set: (token) => local(token ? 'setItem' : 'removeItem', tokenKey, token),
   });
   const timers = new Set();
   let config = null;
   let ui = null; // the elements, once built
   let restoring = null;
-  let busy = null; // {controller, stopped} while a reply streams
+  let busy = null; // {answer: followAnswer's, stopped} while a reply streams
   const queue = []; // questions sent while another one streams
 
   const later = (fn, ms) => {
@@ -49,7 +47,7 @@ export function createWidget(opts, emit) {
   const limits = () => readLimits(config);
   const clip = (text) => String(text == null ? '' : text).trim().slice(0, limits().maxChars);
   const validSession = (id) => (typeof id === 'string' && /^[\w-]{8,64}$/.test(id) ? id : null);
-  let sessionId = validSession(store.get(sessionKey));
+  let sessionId = validSession(local('getItem', sessionKey));
 
   // -- DOM ---------------------------------------------------------------------------
   function build() {
@@ -63,8 +61,8 @@ export function createWidget(opts, emit) {
     } else {
       shadow.appendChild(h('style', { text: CSS }));
     }
-    const position = opts.position || (theme.position === 'bottom-left' ? 'bottom-left' : 'bottom-right');
-    const root = h('div', { class: 'root' + (position === 'bottom-left' ? ' left' : ''), lang: languageOf(opts.language) });
+    const left = (opts.position || theme.position) === 'bottom-left';
+    const root = h('div', { class: 'root' + (left ? ' left' : ''), lang: languageOf(opts.language) });
     if (/^#[0-9a-f]{6}$/i.test(theme.primary_color || '')) {
       root.style.setProperty('--p', theme.primary_color);
       root.style.setProperty('--on-p', readableOn(theme.primary_color));
@@ -72,19 +70,20 @@ export function createWidget(opts, emit) {
     const name = (config && config.name) || 'Chat';
     const avatar = safeUrl(theme.avatar_url);
     const u = { host, shadow, root };
-    u.launcher = h('button', { class: 'launcher', type: 'button', 'aria-label': t('open'), 'aria-expanded': 'false', 'aria-controls': 'sc-panel', click: () => (ui.panel.hidden ? open(true) : close()) }, [icon('chat')]);
-    u.log = h('div', { class: 'log', role: 'log', 'aria-live': 'off', 'aria-labelledby': 'sc-title', tabindex: '0' });
+    const iconButton = (key, name, click) => h('button', { class: 'icon', 'aria-label': t(key), title: t(key), click }, [icon(name)]);
+    u.launcher = h('button', { class: 'launcher', 'aria-label': t('open'), 'aria-expanded': 'false', 'aria-controls': 'sc-panel', click: () => (ui.panel.hidden ? open(true) : close()) }, [icon('chat')]);
+    u.log = h('div', { class: 'log', role: 'log', 'aria-live': 'off', 'aria-labelledby': 'sc-title', tabindex: 0 });
     u.live = h('div', { class: 'sr', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
-    u.input = h('textarea', { id: 'sc-input', rows: '1', placeholder: t('placeholder'), maxlength: String(limits().maxChars), autocomplete: 'off', enterkeyhint: 'send', keydown: onKey, input: grow });
+    u.input = h('textarea', { id: 'sc-input', rows: 1, placeholder: t('placeholder'), maxlength: limits().maxChars, autocomplete: 'off', enterkeyhint: 'send', keydown: onKey, input: grow });
     u.send = h('button', { class: 'send', type: 'submit', 'aria-label': t('send') }, [icon('send')]);
-    u.stop = h('button', { class: 'stop', type: 'button', hidden: true, click: stop }, [icon('stop'), h('span', { class: 'sr', text: t('stop') })]);
+    u.stop = h('button', { class: 'stop', hidden: true, click: stop }, [icon('stop'), h('span', { class: 'sr', text: t('stop') })]);
     u.starters = h('div', { class: 'starters', role: 'group', 'aria-label': t('starters') });
-    u.panel = h('section', { class: 'panel', id: 'sc-panel', role: 'dialog', 'aria-modal': 'false', 'aria-labelledby': 'sc-title', hidden: true, keydown: (e) => { if (e.key === 'Escape') { e.stopPropagation(); close(); } } }, [
+    u.panel = h('section', { class: 'panel', id: 'sc-panel', role: 'dialog', 'aria-labelledby': 'sc-title', hidden: true, keydown: (e) => { if (e.key === 'Escape') { e.stopPropagation(); close(); } } }, [
       h('header', null, [
         avatar ? h('img', { src: avatar, alt: '', referrerpolicy: 'no-referrer' }) : null,
         h('h2', { id: 'sc-title', text: name }),
-        h('button', { class: 'icon', type: 'button', 'aria-label': t('newChat'), title: t('newChat'), click: newConversation }, [icon('fresh')]),
-        h('button', { class: 'icon', type: 'button', 'aria-label': t('close'), title: t('close'), click: () => close() }, [icon('close')]),
+        iconButton('newChat', 'fresh', newConversation),
+        iconButton('close', 'close', () => close()),
       ]),
       u.log,
       u.live,
@@ -104,7 +103,7 @@ export function createWidget(opts, emit) {
     ui.log.appendChild(h('div', { class: 'msg bot' }, [bubble]));
     ui.starters.textContent = '';
     const starters = (config && Array.isArray(config.starter_questions) ? config.starter_questions : []).filter((q) => typeof q === 'string' && q.trim());
-    for (const q of starters.slice(0, 4)) ui.starters.appendChild(h('button', { type: 'button', text: q, click: () => hostSend(q) }));
+    for (const q of starters.slice(0, 4)) ui.starters.appendChild(h('button', { text: q, click: () => hostSend(q) }));
     if (starters.length) ui.log.appendChild(ui.starters);
   }
 
@@ -166,11 +165,14 @@ export function createWidget(opts, emit) {
     cancel(msg.pending);
     msg.pending = 0;
     msg.typing = false;
+    flag(msg);
     paint(msg, t);
   }
 
-  function note(msg, text) {
-    addExtra(msg, h('div', { class: 'note', text }));
+  // The one line of state under an answer (reconnecting, stopped, interrupted), or none.
+  function flag(msg, key) {
+    if (msg.flag) msg.flag.remove();
+    msg.flag = key ? addExtra(msg, h('div', { class: 'note', text: t(key) })) : null;
   }
 
   function announce(text) {
@@ -185,7 +187,7 @@ export function createWidget(opts, emit) {
     busy = state;
     ui.stop.hidden = !state;
     ui.send.hidden = !!state;
-    ui.log.setAttribute('aria-busy', state ? 'true' : 'false');
+    ui.log.setAttribute('aria-busy', !!state);
     if (focused && (focused === ui.stop || focused === ui.send) && focused.hidden) ui.input.focus();
   }
 
@@ -197,47 +199,43 @@ export function createWidget(opts, emit) {
     ask(text, addMessage('bot', ''));
   }
 
-  async function ask(text, msg, isRetry) {
-    const state = { controller: new AbortController(), stopped: false };
+  // Asks `text` into msg, or (resume: {sid, mid}, the session and message ids) follows an
+  // answer that is still being written, as after a reload.
+  async function ask(text, msg, resume) {
+    const state = {};
     setBusy(state);
     msg.text = '';
     msg.typing = true;
     clearExtra(msg);
     paint(msg, t);
-    let terminal = null;
-    let idle = 0;
-    // No bytes (not even a ping) for the idle timeout: the stream is lost.
-    const watch = () => {
-      cancel(idle);
-      idle = later(() => state.controller.abort(), limits().idleMs);
-    };
-    const onEvent = (ev) => {
-      if (terminal) return;
-      if (ev.type === 'start') remember(ev.session_id);
-      else if (ev.type === 'sources') setSources(msg, ev.sources);
-      else if (ev.type === 'token' && typeof ev.content === 'string') {
-        msg.text += ev.content;
-        msg.typing = false;
-        schedulePaint(msg);
-      } else if (ev.type === 'complete' || ev.type === 'error') terminal = ev;
-    };
+    state.answer = followAnswer(client, Object.assign({
+      body: { message: text, chatbot_id: opts.chatbotId, session_id: sessionId },
+      idleMs: limits().idleMs,
+      onEvent(ev) {
+        if (ev.type === 'start') remember(ev.session_id);
+        else if (ev.type === 'sources') setSources(msg, ev.sources);
+        else if (ev.type === 'token' && typeof ev.content === 'string') {
+          msg.text += ev.content;
+          msg.typing = false;
+          schedulePaint(msg);
+        }
+      },
+      onState(down) {
+        flag(msg, down && 'reconnecting');
+        if (down) announce(t('reconnecting'));
+      },
+      // The visitor token expired: a fresh one comes with the config.
+      refresh: () => client.config().then((c) => { config = c; }, () => {}),
+    }, resume));
     try {
-      watch();
-      await client.stream({ message: text, chatbot_id: opts.chatbotId, session_id: sessionId }, state.controller.signal, onEvent, watch);
-      if (!terminal) throw { cut: true };
-      if (terminal.type === 'error') throw { event: terminal };
-      finish(msg, terminal);
+      const ev = await state.answer.done;
+      if (ev && ev.type === 'error') throw { event: ev };
+      if (ev) finish(msg, ev);
+      else stopped(msg);
     } catch (err) {
       if (state.stopped) stopped(msg);
-      else if (err && err.status === 401 && !isRetry && config && config.visitor_token) {
-        // The visitor token expired: fetch a fresh one with the config, then ask again once.
-        try { config = await client.config(); } catch (_) { /* fall through */ }
-        cancel(idle);
-        setBusy(null);
-        return ask(text, msg, true);
-      } else fail(msg, err && typeof err === 'object' && !(err instanceof Error) ? err : {}, text);
+      else fail(msg, err || {}, text);
     } finally {
-      cancel(idle);
       if (busy === state) setBusy(null);
     }
     if (!busy && queue.length) send(queue.shift());
@@ -247,12 +245,14 @@ export function createWidget(opts, emit) {
     const valid = validSession(id);
     if (valid && valid !== sessionId) {
       sessionId = valid;
-      store.set(sessionKey, valid);
+      local('setItem', sessionKey, valid);
     }
   }
 
+  // A complete event: the whole answer, or (stopped) what was written before the stop.
   function finish(msg, ev) {
     if (typeof ev.content === 'string') msg.text = ev.content;
+    if (ev.stopped) return stopped(msg);
     if (Array.isArray(ev.sources)) setSources(msg, ev.sources);
     remember(ev.session_id);
     settle(msg);
@@ -267,7 +267,7 @@ export function createWidget(opts, emit) {
 
   function stopped(msg) {
     settle(msg);
-    note(msg, t('stopped'));
+    flag(msg, 'stopped');
     if (msg.node.isConnected) announce(t('stopped'));
   }
 
@@ -275,7 +275,7 @@ export function createWidget(opts, emit) {
     settle(msg);
     const info = describeFailure(failure, Date.now());
     const message = failureText(info, t);
-    const retry = h('button', { type: 'button', text: t('retry'), click: () => { cancel(tick); ask(text, msg); ui.input.focus(); } });
+    const retry = h('button', { text: t('retry'), click: () => { cancel(tick); ask(text, msg); ui.input.focus(); } });
     let tick = 0;
     if (info.kind === 'rate') {
       // Counting down shows the wait and keeps the retry from being refused again.
@@ -294,18 +294,21 @@ export function createWidget(opts, emit) {
     emit('error', { code: info.code, message, retry_after: info.wait || null, request_id: info.requestId, status: failure.status || null });
   }
 
+  // The server stops the answer; its stream then ends with what was written so far.
   function stop() {
     if (!busy) return;
     busy.stopped = true;
-    busy.controller.abort();
+    busy.answer.stop();
     ui.input.focus();
   }
 
   function newConversation() {
     stop();
+    // Nothing more of the old answer is shown, nor may its session come back.
+    if (busy) busy.answer.close();
     queue.length = 0;
     sessionId = null;
-    store.remove(sessionKey);
+    local('removeItem', sessionKey);
     restoring = Promise.resolve();
     greet();
     ui.input.focus();
@@ -319,48 +322,58 @@ export function createWidget(opts, emit) {
     const id = sessionId;
     restoring = client.messages(id).then((data) => {
       if (id !== sessionId) return;
-      for (const m of (data && Array.isArray(data.messages) ? data.messages : [])) {
+      const list = data && Array.isArray(data.messages) ? data.messages : [];
+      let question = '';
+      for (const m of list) {
         if (!m || typeof m.content !== 'string') continue;
-        if (m.role === 'user') addMessage('user', m.content);
+        if (m.role === 'user') addMessage('user', (question = m.content));
         else if (m.role === 'assistant') {
           const msg = addMessage('bot', m.content);
+          // The last answer may still be being written (the page was reloaded mid-answer):
+          // it is followed live from its first frame.
+          if (m.status === 'streaming' && m === list[list.length - 1] && m.id) {
+            scrollDown(true);
+            ask(question, msg, { sid: id, mid: m.id });
+            return;
+          }
           setSources(msg, m.sources);
           paint(msg, t);
           showSources(msg, t);
-          if (m.status && m.status !== 'complete') note(msg, t('interrupted'));
+          if (m.status && m.status !== 'complete') flag(msg, m.status === 'stopped' ? 'stopped' : 'interrupted');
         }
       }
       scrollDown(true);
     }, (err) => {
       if (err && (err.status === 404 || err.status === 422) && id === sessionId) {
         sessionId = null;
-        store.remove(sessionKey);
+        local('removeItem', sessionKey);
       }
     });
     return restoring;
   }
 
   // -- what the host API drives ------------------------------------------------------------
+  // Shows or hides the panel; the chat button then says what a click will do. Tells the host
+  // page when that changed anything.
+  function show(on) {
+    const changed = ui.panel.hidden === on;
+    ui.panel.hidden = !on;
+    ui.root.classList.toggle('open', on);
+    ui.launcher.setAttribute('aria-expanded', on);
+    ui.launcher.setAttribute('aria-label', t(on ? 'close' : 'open'));
+    if (changed) emit(on ? 'open' : 'close', {});
+  }
+
   function open(focus) {
-    const wasOpen = !ui.panel.hidden;
-    ui.panel.hidden = false;
-    ui.root.classList.add('open');
-    ui.launcher.setAttribute('aria-expanded', 'true');
-    ui.launcher.setAttribute('aria-label', t('close'));
+    show(true);
     if (focus) ui.input.focus();
-    if (!wasOpen) emit('open', {});
     return restore().then(() => scrollDown(true));
   }
 
   function close() {
-    if (ui.panel.hidden) return;
     const hadFocus = ui.panel.contains(ui.shadow.activeElement);
-    ui.panel.hidden = true;
-    ui.root.classList.remove('open');
-    ui.launcher.setAttribute('aria-expanded', 'false');
-    ui.launcher.setAttribute('aria-label', t('open'));
+    show(false);
     if (hadFocus) ui.launcher.focus();
-    emit('close', {});
   }
 
   // Opens the panel (without moving focus) and asks; clipped to the server's limit.
@@ -369,9 +382,14 @@ export function createWidget(opts, emit) {
     if (clean) open(false).then(() => send(clean));
   }
 
+  // The browser is back online: a dropped answer reconnects now, not at its next try.
+  const online = () => busy && busy.answer.wake();
+  window.addEventListener('online', online);
+
   function destroy() {
-    if (busy) busy.controller.abort();
-    timers.forEach((id) => clearTimeout(id));
+    window.removeEventListener('online', online);
+    if (busy) busy.answer.close();
+    timers.forEach(clearTimeout);
     timers.clear();
     if (ui) ui.host.remove();
   }

@@ -60,3 +60,12 @@ test('the message names the wait, keeps the API safe message, else says what kin
   assert.equal(failureText({ kind: 'cut' }, t), 'The answer was cut off. Please try again.');
   assert.equal(failureText({ kind: 'network' }, strings('de')), 'Dienst nicht erreichbar. Prüfen Sie die Verbindung.');
 });
+
+test('an answer that could not be resumed, or whose process died, is told as interrupted', () => {
+  const t = strings('en');
+  assert.deepEqual(describeFailure({ resume: true }, 0), { code: 'resume_failed', kind: 'interrupted', requestId: null });
+  const orphaned = describeFailure({ event: { code: 'answer_orphaned', error: 'Lost.', request_id: 'q' } }, 0);
+  assert.deepEqual(orphaned, { code: 'answer_orphaned', kind: 'interrupted', requestId: 'q' });
+  assert.equal(failureText(orphaned, t), 'This answer was interrupted.');
+  assert.equal(failureText(orphaned, strings('fr')), 'Réponse interrompue.');
+});
