@@ -21,12 +21,12 @@ what was recorded.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from sitechat.errors import SharedStateUnavailable
@@ -41,7 +41,9 @@ _FINAL_PREFIXES = ('{"type":"complete"', '{"type":"error"')
 
 
 def payload_of(event: Mapping[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    """One line of compact UTF-8 JSON (orjson: several times faster than ``json``; the same
+    text but for float formatting details, which clients parse alike)."""
+    return orjson.dumps(event).decode()
 
 
 def is_final(payload: str) -> bool:
@@ -56,9 +58,9 @@ def replay(frames: list[Frame]) -> tuple[str, dict[str, Any] | None]:
     sources: dict[str, Any] | None = None
     for _, payload in frames:
         if payload.startswith('{"type":"token"'):
-            parts.append(json.loads(payload).get("content", ""))
+            parts.append(orjson.loads(payload).get("content", ""))
         elif payload.startswith('{"type":"sources"'):
-            sources = json.loads(payload)
+            sources = orjson.loads(payload)
     return "".join(parts), sources
 
 

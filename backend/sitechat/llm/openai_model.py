@@ -1,8 +1,12 @@
 """OpenAI, or any server that speaks its chat-completions API, through the official async SDK.
 
-Each answer is one streamed ``chat.completions.create`` call. Text is yielded as each content
-delta arrives; the provider's own usage chunk (``stream_options.include_usage``) becomes the
-final ``Usage``, or tiktoken estimates it when the server sends none.
+Each answer is one streamed ``chat.completions.create`` call. The SDK sends the request, and
+owns its headers, timeouts and HTTP error statuses; the open stream's body is read here with
+a lean parser (``data:`` lines decoded with orjson into plain dicts), because building the
+SDK's pydantic chunk objects was the largest part of sitechat's own CPU per token under
+load. Text is yielded as each content delta arrives; the provider's own usage chunk
+(``stream_options.include_usage``) becomes the final ``Usage``, or tiktoken estimates it
+when the server sends none.
 
 Errors are translated here, where they enter: anything that fails before the first delta is
 ``ModelUnavailable`` (the caller may still fall back to another model), anything after it is
@@ -12,27 +16,39 @@ Errors are translated here, where they enter: anything that fails before the fir
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
-from collections.abc import AsyncGenerator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any
 
 import anyio
 import httpx
 import openai
+import orjson
 from openai import AsyncOpenAI
 
 from sitechat.errors import ModelInterrupted, ModelUnavailable
 from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
 from sitechat.tokens import count_tokens
 
-if TYPE_CHECKING:
-    from openai import AsyncStream
-    from openai.types.chat import ChatCompletionChunk
-
 logger = logging.getLogger(__name__)
 
 # Closing an HTTP stream normally takes microseconds; this only bounds a wedged transport.
 _CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+def _timeouts(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from httpx and from httpx2 (the HTTP client newer openai SDKs ship with):
+    a stream's own read errors are the SDK's transport's, not wrapped by it."""
+    found: list[type[BaseException]] = [getattr(httpx, name)]
+    with contextlib.suppress(ImportError):
+        found.append(getattr(importlib.import_module("httpx2"), name))
+    return tuple(found)
+
+
+_CONNECT_TIMEOUTS = _timeouts("ConnectTimeout")
+_READ_TIMEOUTS = _timeouts("TimeoutException")
 
 
 class OpenAIChatModel:
@@ -72,19 +88,21 @@ class OpenAIChatModel:
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         model = request.model or self.default_model
-        upstream = await self._open(request, model)
+        response = await self._open(request, model)
         produced: list[str] = []
-        provider_usage: Any = None
+        provider_usage: dict[str, Any] | None = None
         finished = False
         try:
-            async for chunk in upstream:
-                if chunk.usage is not None:
-                    provider_usage = chunk.usage
-                for choice in chunk.choices:
-                    if choice.finish_reason is not None:
+            async for chunk in _chunks(response):
+                usage = chunk.get("usage")
+                if isinstance(usage, dict):
+                    provider_usage = usage
+                for choice in chunk.get("choices") or ():
+                    if choice.get("finish_reason") is not None:
                         finished = True
-                    text = choice.delta.content if choice.delta is not None else None
-                    if text:
+                    delta = choice.get("delta")
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                    if text and isinstance(text, str):
                         produced.append(text)
                         yield TextDelta(text)
         except Exception as exc:
@@ -100,7 +118,7 @@ class OpenAIChatModel:
             # server sees the client leave. Shielded, because a cancelled task would otherwise
             # abandon the close at its first await.
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT_SECONDS):
-                await upstream.close()
+                await response.aclose()
         if not finished:
             logger.warning("openai stream for model %s ended without finish_reason", model)
             if produced:
@@ -108,14 +126,13 @@ class OpenAIChatModel:
             raise ModelUnavailable(reason="server_error")
         yield _usage(provider_usage, request.messages, "".join(produced), model)
 
-    async def _open(
-        self, request: GenerationRequest, model: str
-    ) -> AsyncStream[ChatCompletionChunk]:
+    async def _open(self, request: GenerationRequest, model: str) -> Any:
+        """The HTTP response of the streamed request, its body not read yet."""
         messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
         with_options = self._send_stream_options
         while True:
             try:
-                upstream = await self._client.chat.completions.create(
+                raw = await self._client.chat.completions.with_raw_response.create(
                     model=model,
                     messages=messages,
                     temperature=request.temperature,
@@ -132,7 +149,33 @@ class OpenAIChatModel:
             except Exception as exc:
                 raise _failure(exc, produced=False, model=model, opened=False) from exc
             self._send_stream_options = with_options
-            return upstream
+            return raw.http_response
+
+
+class StreamError(Exception):
+    """The server sent an error object inside an open stream."""
+
+
+async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
+    """The JSON objects of an OpenAI-style SSE body, up to ``data: [DONE]``."""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line:
+            if line.startswith("data:"):
+                data.append(line[6:] if line.startswith("data: ") else line[5:])
+            continue  # comments (": ping"), event and id lines carry nothing we need
+        if not data:
+            continue
+        payload = "\n".join(data)
+        data = []
+        if payload == "[DONE]":
+            return
+        chunk = orjson.loads(payload)
+        if not isinstance(chunk, dict):
+            continue
+        if chunk.get("error") is not None:
+            raise StreamError(str(chunk["error"])[:500])
+        yield chunk
 
 
 def _failure(
@@ -170,7 +213,7 @@ def _failure(
 
 def _never_taken(exc: Exception) -> bool:
     if isinstance(exc, openai.APITimeoutError):
-        return isinstance(exc.__cause__, httpx.ConnectTimeout)
+        return isinstance(exc.__cause__, _CONNECT_TIMEOUTS)
     return isinstance(exc, openai.APIStatusError | openai.APIConnectionError)
 
 
@@ -181,24 +224,26 @@ def _reason(exc: Exception) -> str:
             return "rate_limited"
         return "server_error" if exc.status_code >= 500 else "rejected"
     if isinstance(exc, openai.APITimeoutError):  # a subclass of APIConnectionError
-        return "connect_error" if isinstance(exc.__cause__, httpx.ConnectTimeout) else "timeout"
+        return "connect_error" if isinstance(exc.__cause__, _CONNECT_TIMEOUTS) else "timeout"
     if isinstance(exc, openai.APIConnectionError):
         return "connect_error"
-    if isinstance(exc, httpx.TimeoutException):  # a read of the open stream, not wrapped
+    if isinstance(exc, _READ_TIMEOUTS):  # a read of the open stream, not wrapped
         return "timeout"
     return "server_error"  # the open stream broke (cut off, or not what the API sends)
 
 
-def _usage(reported: Any, messages: Sequence[ChatMessage], completion: str, model: str) -> Usage:
+def _usage(
+    reported: dict[str, Any] | None, messages: Sequence[ChatMessage], completion: str, model: str
+) -> Usage:
     if reported is not None:
         extra: dict[str, int] = {}
-        details = getattr(reported, "prompt_tokens_details", None)
-        cached = getattr(details, "cached_tokens", None) if details is not None else None
+        details = reported.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
         if isinstance(cached, int) and cached:
             extra["cached_tokens"] = cached
         return Usage(
-            prompt_tokens=int(reported.prompt_tokens or 0),
-            completion_tokens=int(reported.completion_tokens or 0),
+            prompt_tokens=_count(reported.get("prompt_tokens")),
+            completion_tokens=_count(reported.get("completion_tokens")),
             source="provider",
             model=model,
             extra=extra,
@@ -209,6 +254,10 @@ def _usage(reported: Any, messages: Sequence[ChatMessage], completion: str, mode
         source="estimated",
         model=model,
     )
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
 def estimate_prompt_tokens(messages: Sequence[ChatMessage]) -> int:
