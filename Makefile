@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # esbuild and the widget's dev tools, from widget/package-lock.json (npm ci).
 WIDGET_DEPS := widget/node_modules/.installed-stamp
 
-.PHONY: run setup test test-fast lint typecheck bench widget clean
+.PHONY: run setup test test-fast lint typecheck bench eval widget clean
 
 # The built widget is committed (backend/sitechat/api/web/static/sitechat.js), so `make run`
 # needs no node; `make widget` rebuilds it after editing widget/src/.
@@ -57,6 +57,12 @@ endif
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_NAMES)
+
+# Answer quality per provider (local, extractive, openai against a scripted server) on the
+# sets in tests/quality: fallback rates, facts kept, invented links. Raw numbers in
+# test-artifacts/eval.json. EVAL_ARGS narrows it, e.g. EVAL_ARGS="--providers extractive".
+eval: $(STAMP)
+	$(BIN)/python -m benchmarks.eval $(EVAL_ARGS)
 
 clean:
 	rm -rf $(VENV) data test-artifacts .pytest_cache .mypy_cache .ruff_cache widget/node_modules

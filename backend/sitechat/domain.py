@@ -13,6 +13,10 @@ from typing import Any, Literal
 MessageRole = Literal["user", "assistant"]
 MessageStatus = Literal["complete", "streaming", "interrupted", "stopped", "failed"]
 DocumentStatus = Literal["queued", "running", "done", "failed"]
+# What an answer may draw on: the chatbot's documents alone, or general knowledge too,
+# marked as not from the documents (``chat.prompt``).
+AnswerScope = Literal["documents_only", "documents_and_general"]
+ANSWER_SCOPES: tuple[AnswerScope, ...] = ("documents_only", "documents_and_general")
 
 # The chatbot ``sitechat demo`` seeds and the demo page at ``/`` talks to.
 DEMO_CHATBOT_ID = "demo"
@@ -65,6 +69,7 @@ class ChatbotConfig:
         "Please rephrase, or contact the site's owner."
     )
     allowed_origins: tuple[str, ...] = ()
+    answer_scope: AnswerScope = "documents_only"
     settings: dict[str, Any] = field(default_factory=dict)  # rate limits, budgets, flags
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -172,3 +177,15 @@ class RejectionCount:
     day: str  # "2026-11-21", UTC
     reason: str
     count: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredAsk:
+    """A visitor's question whose answer had no usable context (``quality_level`` ``none``,
+    the fallback) or little (``low``): what the unanswered-questions report groups."""
+
+    question: str  # as the visitor typed it
+    asked_at: datetime
+    quality_level: str  # "none" | "low"
+    conversation_id: str
+    session_id: str

@@ -50,6 +50,7 @@ from sitechat.storage.conversations import ConversationArchive
 from sitechat.storage.database import PRIVATE_DIR_MODE, Database
 from sitechat.storage.jobs import JobQueue
 from sitechat.storage.store import Store
+from sitechat.storage.unanswered import UnansweredLog
 from sitechat.storage.usage import UsageLedger
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class Services:
     redis: RedisLink | None
     invalidator: ConfigInvalidator
     archive: ConversationArchive
+    unanswered: UnansweredLog
     usage: UsageLedger
     budgets: BudgetGuard
     limiter: RateLimiter
@@ -280,6 +282,7 @@ class Services:
                 redis=redis,
                 invalidator=ConfigInvalidator(configs, redis),
                 archive=ConversationArchive(database),
+                unanswered=UnansweredLog(database),
                 usage=usage,
                 budgets=budgets,
                 limiter=limiter,

@@ -225,7 +225,8 @@ def day(value: object) -> date | None:
 def steer_days(case: Any) -> None:
     # Rules across parameters, which a schema cannot state: ``from`` is not after ``to``, and
     # analytics covers at most 366 days (``to`` defaults to today). Valid days are put in
-    # that order and range; invalid ones are left for the negative cases.
+    # that order and range (unanswered questions take the same range as analytics); invalid
+    # ones are left for the negative cases.
     query = case.query
     if not isinstance(query, dict):
         return
@@ -233,7 +234,7 @@ def steer_days(case: Any) -> None:
     if first and last and first > last:
         query["from"], query["to"] = query["to"], query["from"]
         first, last = last, first
-    if first and case.path.endswith("/analytics"):
+    if first and case.path.endswith(("/analytics", "/unanswered")):
         last = last or datetime.now(UTC).date()
         if not timedelta(0) <= last - first < timedelta(days=366):
             query["to"] = min(first + timedelta(days=30), date(2100, 12, 31)).isoformat()

@@ -26,7 +26,7 @@ from sitechat.chat.events import (
     StartEvent,
     TokenEvent,
 )
-from sitechat.chat.pipeline import ChatService
+from sitechat.chat.pipeline import VISITOR_STOPPED, ChatService
 from sitechat.chat.ports import ChatSettings
 from sitechat.chat.turn import ChatRequest, ChatTurn
 from sitechat.config import Settings
@@ -380,3 +380,68 @@ async def test_the_sessions_history_reaches_the_prompt_of_the_next_turn(
     assert messages[3]["content"].endswith("Question: Is shipping free over 50 euros?")
     # The first request had no history: the system prompt and the question with sources.
     assert [m["role"] for m in parts.server.requests[0].body["messages"]] == ["system", "user"]
+
+
+async def test_a_link_held_back_when_the_visitor_stops_is_sent_checked_before_the_end(
+    parts: Parts, service: ChatService
+) -> None:
+    """The link guard holds "[docs](https://evil" waiting for its ")"; a stop ends the
+    answer there, and what was held goes out (its invented URL removed) before ``complete``,
+    so the stopped answer stored is what was streamed."""
+    parts.server.script(
+        Script(tokens=["See ", "[docs](https://evil", ".example) ok"], stall_after=2)
+    )
+    turn = await open_turn(service, "When do orders ship?")
+    events: list[ChatEvent] = []
+
+    async def stop_soon() -> None:
+        await anyio.sleep(0.3)  # the second token has arrived and is held
+        turn.stop.request(VISITOR_STOPPED)
+
+    with anyio.fail_after(DEADLINE):
+        async with anyio.create_task_group() as tasks:
+            async for event in service.stream(turn):
+                events.append(event)
+                if isinstance(event, TokenEvent) and event.content == "See ":
+                    tasks.start_soon(stop_soon)
+        parts.server.resume()
+
+    complete = events[-1]
+    assert isinstance(complete, CompleteEvent) and complete.stopped
+    assert tokens_of(events) == complete.content == "See [docs]("
+    _user, assistant = await stored(parts, turn)
+    assert assistant.status == "stopped" and assistant.content == "See [docs]("
+
+
+async def test_a_near_miss_in_the_documents_words_gets_the_fallback_without_the_model(
+    parts: Parts, service: ChatService
+) -> None:
+    """The store and Berlin are in the documents; what is asked about is not."""
+    turn = await open_turn(service, "Does the Berlin store repair bicycles?")
+
+    complete = (await events_of(service, turn))[-1]
+
+    assert isinstance(complete, CompleteEvent) and complete.fallback
+    quality = complete.context_quality
+    assert quality["level"] == "none" and quality["answerability"] == "unanswerable"
+    assert set(quality["unsupported_terms"]) == {"repair", "bicycl"}
+    assert parts.server.requests == []
+
+
+async def test_a_greeting_gets_the_greeting_without_search_or_model(
+    parts: Parts, service: ChatService
+) -> None:
+    turn = await open_turn(service, "Hello there!")
+
+    events = await events_of(service, turn)
+
+    assert kinds(events) == ["start", "token", "complete"]
+    complete = events[-1]
+    assert isinstance(complete, CompleteEvent) and not complete.fallback
+    assert tokens_of(events) == complete.content
+    assert complete.content == turn.config.greeting
+    assert complete.sources == () and complete.context_quality == {}
+    assert parts.server.requests == []
+    _user, assistant = await stored(parts, turn)
+    assert assistant.content == turn.config.greeting and assistant.context_quality is None
+    assert assistant.usage is not None and assistant.usage["total_tokens"] == 0

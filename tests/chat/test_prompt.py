@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 from sitechat.chat.prompt import build_prompt
@@ -71,3 +72,26 @@ def test_huge_question_is_truncated_to_fit() -> None:
         CONFIG, "word " * 5000, [passage(1, 10)], [], context_window=1024, max_tokens=200
     )
     assert total_tokens(built.messages) <= 1024 - 200
+
+
+def test_documents_only_confines_answers_to_the_sources() -> None:
+    system = build_prompt(CONFIG, "q", [], [], context_window=4000, max_tokens=100).messages[0]
+    assert CONFIG.answer_scope == "documents_only"
+    assert "Answer only from the numbered sources" in system.content
+    assert "don't know" in system.content
+    assert "Never invent facts, links or code" in system.content
+    assert "general knowledge" not in system.content
+
+
+def test_documents_and_general_allows_general_knowledge_marked_as_such() -> None:
+    config = dataclasses.replace(CONFIG, answer_scope="documents_and_general")
+    system = build_prompt(config, "q", [], [], context_window=4000, max_tokens=100).messages[0]
+    assert "general knowledge" in system.content
+    assert "does not come from this site's documents" in system.content
+    assert "use only links in the sources" in system.content
+
+
+def test_a_source_shows_its_url_so_the_model_can_link_it() -> None:
+    source = ContextPassage(number=1, title="Shipping", text="Two days.", url="https://s.example/x")
+    built = build_prompt(CONFIG, "q", [source], [], context_window=4000, max_tokens=100)
+    assert "[1] Shipping (https://s.example/x)\nTwo days." in built.messages[-1].content

@@ -79,8 +79,9 @@ def corpus_chunks(chatbot_id: str) -> list[Chunk]:
 
 
 def questions() -> list[Question]:
+    """The in-scope questions (the file also holds out-of-scope ones, for ``tests/quality``)."""
     raw = json.loads((QUALITY_DIR / "questions.json").read_text())
-    return [Question(item["q"], item["doc"]) for item in raw]
+    return [Question(item["q"], item["doc"]) for item in raw if "doc" in item]
 
 
 async def evaluate(store: VectorStore, chatbot_id: str) -> Scores:

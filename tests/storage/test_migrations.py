@@ -13,7 +13,7 @@ from sitechat.storage import Database
 from sitechat.storage import migrate as migrate_module
 from tests.storage.conftest import BACKENDS, backend_url
 
-HEAD = "0006"
+HEAD = "0008"
 
 
 @pytest.fixture(params=BACKENDS)

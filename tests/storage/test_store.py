@@ -129,6 +129,7 @@ async def test_chatbot_is_created_with_defaults_and_read_back(store: Store) -> N
     assert created.fallback_message == defaults.fallback_message
     assert created.temperature == defaults.temperature
     assert created.starter_questions == () and created.theme == {}
+    assert created.answer_scope == "documents_only"
     assert_utc(created.created_at)
     assert created.updated_at == created.created_at
     assert await store.get_chatbot("demo") == created
@@ -148,6 +149,7 @@ async def test_chatbot_fields_round_trip_including_json(store: Store) -> None:
         "theme": {"color": "#112233", "position": {"side": "right", "offset": 16}},
         "fallback_message": "Ask a human.",
         "allowed_origins": ["https://shop.example"],
+        "answer_scope": "documents_and_general",
         "settings": {"rate_limit": {"per_minute": 20}, "flags": ["beta"], "ratio": 0.5},
     }
     created = await store.create_chatbot(org.id, name="Helper", chatbot_id="shop", **fields)
@@ -157,6 +159,7 @@ async def test_chatbot_fields_round_trip_including_json(store: Store) -> None:
     assert loaded.allowed_origins == ("https://shop.example",)
     assert loaded.theme == fields["theme"] and loaded.settings == fields["settings"]
     assert (loaded.provider, loaded.model, loaded.max_tokens) == ("openai", "gpt-4o-mini", 300)
+    assert loaded.answer_scope == "documents_and_general"
 
 
 async def test_chatbot_without_an_id_gets_a_uuid(store: Store) -> None:
@@ -193,6 +196,8 @@ async def test_unknown_chatbot_fields_are_refused(store: Store) -> None:
     await store.create_chatbot(org.id, name="x", chatbot_id="x")
     with pytest.raises(InvalidInput, match="org_id"):
         await store.update_chatbot("x", org_id="someone-else")
+    with pytest.raises(InvalidInput, match="answer_scope"):
+        await store.update_chatbot("x", answer_scope="everything")
 
 
 async def test_chatbots_are_listed_per_org(store: Store) -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from sitechat import __version__
 from sitechat.api import health, public
-from sitechat.api.admin import analytics, chatbots, conversations, orgs
+from sitechat.api.admin import analytics, chatbots, conversations, orgs, unanswered
 from sitechat.api.admin.documents import build_documents_router
 from sitechat.api.cors import PublicCorsMiddleware
 from sitechat.api.errors import install_error_handlers
@@ -87,6 +87,7 @@ def admin_routers() -> list[APIRouter]:
         build_documents_router(),
         conversations.router,
         analytics.router,
+        unanswered.router,
     ]
 
 

@@ -31,6 +31,8 @@ from contextlib import aclosing
 import anyio
 
 from sitechat import logs, metrics
+from sitechat.chat.answerability import is_greeting
+from sitechat.chat.answerability import judge as judge_answerability
 from sitechat.chat.events import (
     ChatEvent,
     CompleteEvent,
@@ -40,6 +42,7 @@ from sitechat.chat.events import (
     TokenEvent,
 )
 from sitechat.chat.guard import RepetitionGuard
+from sitechat.chat.links import LinkGuard, LinkPolicy
 from sitechat.chat.ports import ChatSettings, ConfigSource, MessageLog, ModelSource, Searcher
 from sitechat.chat.prompt import build_prompt
 from sitechat.chat.quality import (
@@ -211,7 +214,11 @@ class ChatService:
 
         # The raw message is searched at once, while history loads and the query is
         # enhanced: most messages are not rewritten, and their search is then already done.
-        speculative = None if is_follow_up(message) else asyncio.ensure_future(search(message))
+        # A greeting gets the chatbot's greeting: no search, no model, free.
+        greeting = is_greeting(message)
+        speculative = (
+            None if greeting or is_follow_up(message) else asyncio.ensure_future(search(message))
+        )
         if speculative is not None:
             # Its result may go unused (the query got rewritten); never leave an error unread.
             speculative.add_done_callback(lambda t: t.cancelled() or t.exception())
@@ -232,6 +239,10 @@ class ChatService:
             )
             progress.assistant_id = assistant.id
             yield StartEvent(message_id=assistant.id, session_id=turn.session_id)
+            if greeting:
+                yield TokenEvent(config.greeting)
+                yield await self._greet(turn, progress)
+                return
 
             # Bounded by the enhancer's timeout: never delays the answer by more than that.
             enhanced = await self.enhancer.enhance(config, message, history, model.primary)
@@ -245,6 +256,17 @@ class ChatService:
                 speculative.cancel()
 
         quality = assess(enhanced.text, results, similarity_levels=self.similarity_levels)
+        # Sharing words is not answering: passages that miss what the question asks about
+        # (or small talk, which asks about nothing in them) get the fallback too.
+        answerability = judge_answerability(
+            enhanced.text, results, follow_up=is_follow_up(message) or enhanced.rewritten
+        )
+        quality = dataclasses.replace(
+            quality,
+            level=quality.level if answerability.answerable else "none",
+            answerability=answerability.verdict,
+            unsupported_terms=answerability.unsupported,
+        )
         progress.quality = quality
         if quality.level == "none":
             async for event in self._fallback(turn, progress, enhanced):
@@ -289,6 +311,8 @@ class ChatService:
         )
         usage: Usage | None = None
         guard = RepetitionGuard()
+        # Links to anything but the sources and the chatbot's own sites lose their target.
+        links = LinkGuard(LinkPolicy.of(config.allowed_origins, prompt.passages))
         stopped_looping = False
         # From here the request may reach the model, and its prompt is paid for whatever
         # happens next: a visitor who disconnects early must not make generation free.
@@ -318,8 +342,9 @@ class ChatService:
                         metrics.MODEL_FIRST_TOKEN.labels(model.name).observe(
                             first_token_at - called_at
                         )
-                    progress.parts.append(item.text)
-                    yield TokenEvent(item.text)
+                    if shown := links.feed(item.text):
+                        progress.parts.append(shown)
+                        yield TokenEvent(shown)
                     if turn.stop.requested:
                         break
                     if guard.feed(item.text):
@@ -330,10 +355,20 @@ class ChatService:
                         break
                 else:
                     usage = progress.usage = item
+        except Exception:
+            # What the link guard holds goes out before the error: the partial answer
+            # stored is exactly what was streamed.
+            if held := links.flush():
+                progress.parts.append(held)
+                yield TokenEvent(held)
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
 
+        if held := links.flush():  # the answer ended, looped or was stopped
+            progress.parts.append(held)
+            yield TokenEvent(held)
         if turn.stop.requested:
             return  # the stream() wrapper stores the partial answer and ends the stream
         answer = progress.text
@@ -408,6 +443,33 @@ class ChatService:
             context_quality=quality,
             usage=usage,
             fallback=True,
+        )
+
+    async def _greet(self, turn: ChatTurn, progress: Progress) -> CompleteEvent:
+        """A greeting is answered with the chatbot's own greeting, for free. No context
+        quality: nothing was searched, so nothing went unanswered."""
+        assert progress.assistant_id is not None
+        text = turn.config.greeting
+        progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
+        progress.parts.append(text)
+        usage = dict(FREE)
+        await self.messages.finish_message(
+            progress.assistant_id,
+            content=text,
+            status="complete",
+            sources=[],
+            context_quality=None,
+            usage=usage,
+            ttft_ms=progress.ttft_ms,
+        )
+        progress.saved = True
+        return CompleteEvent(
+            content=text,
+            message_id=progress.assistant_id,
+            session_id=turn.session_id,
+            sources=(),
+            context_quality={},
+            usage=usage,
         )
 
     async def _stopped(self, turn: ChatTurn, progress: Progress) -> CompleteEvent:

@@ -74,6 +74,10 @@ class ContextQuality:
     # Present when the search was hybrid: "rrf" scores, and the best passage's cosine.
     score_kind: str = "bm25"
     top_similarity: float | None = None
+    # Whether the passages answer the question (``chat.answerability``), once judged, and
+    # the question's distinctive terms that no passage contains.
+    answerability: str | None = None
+    unsupported_terms: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -89,6 +93,9 @@ class ContextQuality:
             out["top_similarity"] = (
                 round(self.top_similarity, 4) if self.top_similarity is not None else None
             )
+        if self.answerability is not None:
+            out["answerability"] = self.answerability
+            out["unsupported_terms"] = list(self.unsupported_terms)
         return out
 
 

@@ -35,6 +35,7 @@ import anyio
 
 from sitechat.errors import ModelInterrupted, ModelUnavailable
 from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
+from sitechat.llm.fact_check import keep_facts
 
 REPEAT_PENALTY = 1.1
 logger = logging.getLogger(__name__)
@@ -80,12 +81,15 @@ class LocalLlamaModel:
         name: str = "local",
         max_passages: int | None = 3,
         max_answer_tokens: int | None = 256,
+        keep_facts: bool = False,
     ) -> None:
         self.name = name
         self.context_window = context_window
         # A 135M model answers best from few, short sources and short answers.
         self.max_passages = max_passages
         self.max_answer_tokens = max_answer_tokens
+        # Check the answer against its passages (``llm.fact_check``): what the app does.
+        self.keep_facts = keep_facts
         self.max_concurrency = max(1, max_concurrency)
         self._model_path = model_path or None
         self._threads = threads
@@ -140,8 +144,10 @@ class LocalLlamaModel:
                 # aclosing: when this generator is closed early, the inner one must run its
                 # ``finally`` (stop and wait for the thread) now, not whenever it is collected.
                 async with aclosing(self._generate(llama, loaded, request)) as items:
-                    async for item in items:
-                        yield item
+                    checked = keep_facts(items, request) if self.keep_facts else items
+                    async with aclosing(checked) as checked_items:
+                        async for item in checked_items:
+                            yield item
             finally:
                 loaded.free.append(llama)
 

@@ -142,5 +142,6 @@ class ModelRegistry:
                 threads=s.local_threads,
                 max_passages=s.local_prompt_passages,
                 max_answer_tokens=s.local_max_tokens,
+                keep_facts=True,
             )
         return ExtractiveModel()

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from sitechat.domain import (
+    ANSWER_SCOPES,
     CHATBOT_ID_PATTERN,
     ChatbotConfig,
 )
@@ -132,6 +133,8 @@ class ChatbotStore(Repository):
 def _normalize_chatbot_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Lists become the tuples ``ChatbotConfig`` holds; mappings are copied."""
     normalized = dict(fields)
+    if "answer_scope" in normalized and normalized["answer_scope"] not in ANSWER_SCOPES:
+        raise InvalidInput(f"answer_scope is one of: {', '.join(ANSWER_SCOPES)}.")
     for name in ("fallback_providers", "starter_questions", "allowed_origins"):
         if name in normalized:
             normalized[name] = tuple(normalized[name] or ())

@@ -122,6 +122,7 @@ class ChatbotRow(Base):
     theme: Mapped[dict[str, Any]] = mapped_column(JSON)
     fallback_message: Mapped[str] = mapped_column(Text)
     allowed_origins: Mapped[list[str]] = mapped_column(JSON)
+    answer_scope: Mapped[str] = mapped_column(String(32), server_default="documents_only")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -144,6 +145,11 @@ class ConversationRow(Base):
     visitor_id: Mapped[str | None] = mapped_column(String(64))
 
 
+# The answers the unanswered-questions report lists; a literal, so the partial index below
+# matches the queries that spell it the same way (SQLite needs the same expression).
+UNANSWERED_LEVELS = "quality_level IN ('none', 'low')"
+
+
 class MessageRow(Base):
     """A message; ``seq`` orders messages, even two created in the same microsecond."""
 
@@ -157,6 +163,15 @@ class MessageRow(Base):
             "created_at",
             postgresql_where=text("status = 'streaming'"),
             sqlite_where=text("status = 'streaming'"),
+        ),
+        # Only the answers without (enough) context: what the unanswered-questions report
+        # reads, without touching every other message of a conversation.
+        Index(
+            "ix_messages_unanswered",
+            "conversation_id",
+            "created_at",
+            postgresql_where=text(UNANSWERED_LEVELS),
+            sqlite_where=text(UNANSWERED_LEVELS),
         ),
     )
 
@@ -279,3 +294,21 @@ class IngestionJobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class UnansweredResolutionRow(Base):
+    """An owner marked an unanswered question as resolved (``reports.unanswered``).
+
+    ``question_id`` is the hash of the question's normalised text; the question shows as
+    resolved until it is asked again after ``resolved_at``.
+    """
+
+    __tablename__ = "unanswered_resolutions"
+
+    chatbot_id: Mapped[str] = mapped_column(
+        String(CHATBOT_ID_LENGTH),
+        ForeignKey("chatbots.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    question_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,6 +6,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sitechat.domain import (
+    AnswerScope,
     ApiKeyRecord,
     ChatbotConfig,
     Conversation,
@@ -55,6 +56,7 @@ def chatbot(row: ChatbotRow) -> ChatbotConfig:
         starter_questions=tuple(row.starter_questions or ()),
         theme=dict(row.theme or {}),
         allowed_origins=tuple(row.allowed_origins or ()),
+        answer_scope=cast(AnswerScope, row.answer_scope),
         settings=dict(row.settings or {}),
     )
 

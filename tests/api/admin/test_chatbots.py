@@ -87,6 +87,8 @@ async def test_taken_id_is_409(admin: Admin) -> None:
         ({"name": "x", "theme": {"avatar_url": "javascript:alert(1)"}}, "theme.avatar_url"),
         ({"name": "x", "max_tokens": 0}, "max_tokens"),
         ({"name": "x", "provider": "gpt"}, "provider"),
+        ({"name": "x", "answer_scope": "everything"}, "answer_scope"),
+        ({"name": "x", "answer_scope": "Documents_Only"}, "answer_scope"),
         ({"name": "x", "colour": "blue"}, "colour"),
         ({"name": ""}, "name"),
         ({"id": "has space", "name": "x"}, "id"),
@@ -145,6 +147,32 @@ async def test_an_explicit_empty_origin_list_means_any_origin(admin: Admin) -> N
     assert opened.json()["any_origin"] is True
     closed = await admin.patch("/api/admin/chatbots/open", json={"allowed_origins": None})
     assert closed.json()["any_origin"] is False
+
+
+async def test_answer_scope_defaults_to_documents_only_and_can_be_changed(admin: Admin) -> None:
+    created = await admin.post("/api/admin/chatbots", json={"id": "scoped", "name": "Scoped"})
+    assert created.json()["answer_scope"] == "documents_only"
+    widened = await admin.patch(
+        "/api/admin/chatbots/scoped", json={"answer_scope": "documents_and_general"}
+    )
+    assert widened.status_code == 200, widened.text
+    assert widened.json()["answer_scope"] == "documents_and_general"
+    assert (await admin.get("/api/admin/chatbots/scoped")).json()["answer_scope"] == (
+        "documents_and_general"
+    )
+    # The pipeline reads it from the config the public path loads.
+    config = await admin.harness.services.configs.get("scoped")
+    assert config is not None and config.answer_scope == "documents_and_general"
+
+    refused = await admin.patch("/api/admin/chatbots/scoped", json={"answer_scope": "general"})
+    assert refused.status_code == 422 and refused.json()["details"][0]["field"] == "answer_scope"
+    reset = await admin.patch("/api/admin/chatbots/scoped", json={"answer_scope": None})
+    assert reset.json()["answer_scope"] == "documents_only"
+    created = await admin.post(
+        "/api/admin/chatbots",
+        json={"id": "wide", "name": "Wide", "answer_scope": "documents_and_general"},
+    )
+    assert created.status_code == 201 and created.json()["answer_scope"] == "documents_and_general"
 
 
 async def test_an_update_is_seen_by_the_public_path_on_the_next_request(admin: Admin) -> None:

@@ -23,6 +23,7 @@ SECRET_WORD = "zephyrine"  # only in the other org's documents and conversations
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/api/admin/chatbots/{chatbot_id}/documents"): {"text": "Hi there.", "title": "Hi"},
     ("patch", "/api/admin/chatbots/{chatbot_id}"): {"greeting": "Taken over"},
+    ("post", "/api/admin/chatbots/{chatbot_id}/unanswered/resolve"): {"question": "Hours?"},
 }
 
 

@@ -4,27 +4,40 @@
 
 Both dates are inclusive; the default is the last 30 days, the longest range 366 days.
 ``budget`` shows this month's usage against the chatbot's and the org's budgets, so an owner
-whose visitors are being refused (``rejected.budget_exceeded``) sees why.
+whose visitors are being refused (``rejected.budget_exceeded``) sees why. ``unanswered``
+sums up the range's unanswered questions (``unanswered.py`` lists them all).
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from sitechat.api.admin import examples
-from sitechat.api.admin.common import ADMIN_ERRORS, DAY_RANGE, Day, shown
+from sitechat.api.admin.common import (
+    ADMIN_ERRORS,
+    DAY_RANGE,
+    Day,
+    day_bounds,
+    report_range,
+    shown,
+)
 from sitechat.api.admin.orgs import BudgetOut, budget_out
+from sitechat.api.admin.unanswered import (
+    UnansweredQuestionOut,
+    question_out,
+    unanswered_groups,
+)
 from sitechat.api.auth import OwnedChatbot
 from sitechat.api.deps import ServicesDep
 from sitechat.api.schemas import ErrorBody
-from sitechat.errors import InvalidInput
 from sitechat.gate.policy import policy_of
 from sitechat.reports.analytics import daily_stats
+from sitechat.reports.unanswered import summarise
 from sitechat.storage.usage import month_of
 
 # --- bodies -----------------------------------------------------------------------------------
@@ -47,6 +60,13 @@ class DayOut(BaseModel):
     )
 
 
+class UnansweredSummaryOut(BaseModel):
+    questions: int = Field(description="Open unanswered questions (groups) in the range.")
+    asked: int = Field(description="How often the open ones were asked.")
+    resolved: int = Field(description="Questions marked resolved and not asked since.")
+    top: list[UnansweredQuestionOut] = Field(description="The most asked open questions.")
+
+
 class AnalyticsOut(BaseModel):
     model_config = shown(examples.ANALYTICS)
 
@@ -54,30 +74,17 @@ class AnalyticsOut(BaseModel):
     from_: str = Field(alias="from")
     to: str
     days: list[DayOut]
+    unanswered: UnansweredSummaryOut
     budget: dict[str, BudgetOut]
 
 
 # --- routes -----------------------------------------------------------------------------------
-
-MAX_DAYS = 366
-DEFAULT_DAYS = 30
 
 router = APIRouter(
     prefix="/api/admin/chatbots/{chatbot_id}",
     tags=["admin: analytics"],
     responses={**ADMIN_ERRORS, 404: {"model": ErrorBody, "description": "No such chatbot"}},
 )
-
-
-def _range(first: date | None, last: date | None) -> tuple[date, date]:
-    today = datetime.now(UTC).date()
-    last = last or today
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
-    if first > last:
-        raise InvalidInput("'from' must not be after 'to'.")
-    if (last - first).days + 1 > MAX_DAYS:
-        raise InvalidInput(f"The range is at most {MAX_DAYS} days.")
-    return first, last
 
 
 @router.get(
@@ -96,14 +103,15 @@ async def chatbot_analytics(
         Day | None, Query(alias="to", description=f"Last day (UTC), inclusive, {DAY_RANGE}.")
     ] = None,
 ) -> AnalyticsOut:
-    first, last = _range(first, last)
-    start = datetime.combine(first, time.min, tzinfo=UTC)
-    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
-    facts, starts, stored = await asyncio.gather(
+    first, last = report_range(first, last)
+    start, end = day_bounds(first, last)
+    facts, starts, stored, groups = await asyncio.gather(
         services.archive.message_facts(chatbot.id, start, end),
         services.archive.conversation_starts(chatbot.id, start, end),
         services.usage.rejections(chatbot.id, first.isoformat(), last.isoformat()),
+        unanswered_groups(services, chatbot.id, first, last),
     )
+    unanswered = summarise(groups)
     rejections = [*stored, *services.rejections.pending(chatbot.id)]
     days = daily_stats(
         first, last, messages=facts, conversation_starts=starts, rejections=rejections
@@ -118,6 +126,12 @@ async def chatbot_analytics(
             "from": first.isoformat(),
             "to": last.isoformat(),
             "days": [DayOut.model_validate(day, from_attributes=True) for day in days],
+            "unanswered": {
+                "questions": unanswered.questions,
+                "asked": unanswered.asked,
+                "resolved": unanswered.resolved,
+                "top": [question_out(group) for group in unanswered.top],
+            },
             "budget": {
                 "chatbot": budget_out(bot_budget, period),
                 "org": budget_out(org_budget, period),

@@ -34,7 +34,7 @@ from sitechat.api.auth import AdminOrg, OwnedChatbot
 from sitechat.api.deps import ServicesDep
 from sitechat.api.schemas import ErrorBody
 from sitechat.config import Settings
-from sitechat.domain import CHATBOT_ID_PATTERN, ChatbotConfig
+from sitechat.domain import CHATBOT_ID_PATTERN, AnswerScope, ChatbotConfig
 from sitechat.errors import ChatbotNotFound, InvalidInput
 from sitechat.gate.origins import InvalidOrigin, normalize_origin
 from sitechat.gate.policy import check_limit_text, policy_of
@@ -105,6 +105,14 @@ class ChatbotFields(BaseModel):
     starter_questions: list[StarterQuestion] | None = Field(default=None, max_length=10)
     theme: ThemeIn | None = None
     fallback_message: str | None = Field(default=None, min_length=1, max_length=2000)
+    answer_scope: AnswerScope | None = Field(
+        default=None,
+        description=(
+            "documents_only (the default): answers come from the chatbot's documents alone. "
+            "documents_and_general: the model may add general knowledge, saying it is not "
+            "from the documents. Links are limited to sources and allowed origins either way."
+        ),
+    )
     allowed_origins: list[str] | None = Field(
         default=None,
         max_length=MAX_ORIGINS,
@@ -151,7 +159,9 @@ class ChatbotCreate(ChatbotFields):
 class ChatbotUpdate(ChatbotFields):
     """Only the fields sent change; ``null`` resets an optional field to its default."""
 
-    model_config = strict(examples.CHATBOT_UPDATE, examples.CHATBOT_UPDATE_LIMITS)
+    model_config = strict(
+        examples.CHATBOT_UPDATE, examples.CHATBOT_UPDATE_LIMITS, examples.CHATBOT_UPDATE_SCOPE
+    )
 
     name: Name | None = None
 
@@ -172,6 +182,7 @@ class ChatbotOut(BaseModel):
     starter_questions: list[str]
     theme: dict[str, Any]
     fallback_message: str
+    answer_scope: AnswerScope
     allowed_origins: list[str]
     any_origin: bool = Field(description="True when every origin may embed the chatbot.")
     require_visitor_token: bool
@@ -207,6 +218,7 @@ def chatbot_out(
         starter_questions=list(config.starter_questions),
         theme=dict(config.theme),
         fallback_message=config.fallback_message,
+        answer_scope=config.answer_scope,
         allowed_origins=list(config.allowed_origins),
         any_origin=bool(own.get("any_origin", False)),
         require_visitor_token=bool(own.get("require_visitor_token", False)),
@@ -228,7 +240,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 # Config fields that go to their own columns; ``None`` resets the ones with a default.
 _COLUMNS = (
     "system_prompt", "provider", "model", "fallback_providers", "temperature", "max_tokens",
-    "greeting", "starter_questions", "theme", "fallback_message",
+    "greeting", "starter_questions", "theme", "fallback_message", "answer_scope",
 )  # fmt: skip
 _BLANK = ChatbotConfig(id="", org_id="", name="")
 _DEFAULTS = {name: getattr(_BLANK, name) for name in _COLUMNS}

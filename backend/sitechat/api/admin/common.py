@@ -12,13 +12,14 @@ the schema in floats would allow one past it). Out of bounds is a 422 naming the
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from sitechat.api.schemas import ErrorBody
+from sitechat.errors import InvalidInput
 
 EARLIEST_DAY = date(2000, 1, 1)
 LATEST_DAY = date(2100, 12, 31)
@@ -31,6 +32,28 @@ Day = Annotated[
 ]
 """A UTC day a query names, 2000-01-01 to 2100-12-31."""
 DAY_RANGE = f"{EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}"
+MAX_DAYS = 366
+DEFAULT_DAYS = 30
+
+
+def report_range(first: date | None, last: date | None) -> tuple[date, date]:
+    """The days a report covers (analytics, unanswered questions): inclusive, the last
+    ``DEFAULT_DAYS`` by default, at most ``MAX_DAYS``."""
+    last = last or datetime.now(UTC).date()
+    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise InvalidInput("'from' must not be after 'to'.")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise InvalidInput(f"The range is at most {MAX_DAYS} days.")
+    return first, last
+
+
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC of the days ``first`` to ``last``, inclusive."""
+    start = datetime.combine(first, time.min, tzinfo=UTC)
+    return start, datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
+
+
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")
 ]

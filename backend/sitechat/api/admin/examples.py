@@ -60,6 +60,7 @@ CHATBOT_CREATE: dict[str, Any] = {
     "greeting": "Hi! Ask me about shipping, returns or opening hours.",
     "starter_questions": ["When do orders ship?", "How do returns work?"],
     "theme": THEME,
+    "answer_scope": "documents_only",
     "allowed_origins": ["https://shop.example", "https://www.shop.example"],
     "rate_limits": LIMITS,
     "monthly_token_budget": 2_000_000,
@@ -69,6 +70,8 @@ CHATBOT_UPDATE_LIMITS: dict[str, Any] = {
     "rate_limits": {"per_ip": "10/minute"},
     "monthly_token_budget": None,
 }
+# General questions too ("what is a VAT number?"), marked as not from the shop's documents.
+CHATBOT_UPDATE_SCOPE: dict[str, Any] = {"answer_scope": "documents_and_general"}
 CHATBOT: dict[str, Any] = {
     **CHATBOT_CREATE,
     "org_id": ORG["id"],
@@ -171,6 +174,40 @@ CONVERSATION: dict[str, Any] = {
 # One line of a JSONL export, shortened.
 CONVERSATION_EXPORT_LINE = '{"id": "7d4c…", "session_id": "f3b2…", "messages": [...]}\n'
 
+# --- unanswered questions ---------------------------------------------------------------------
+
+UNANSWERED_QUESTION: dict[str, Any] = {
+    "id": "3d8e5fe0e2229155935584c5ca1aac77",  # question_id() of "question"
+    "question": "do you ship to switzerland",
+    "example": "Do you ship to Switzerland?",
+    "count": 4,
+    "fallbacks": 3,
+    "first_seen": "2026-11-23T14:02:11Z",
+    "last_seen": _NOW,
+    "quality": "none",
+    "example_session_id": CONVERSATION_SUMMARY["session_id"],
+    "example_conversation_id": CONVERSATION_SUMMARY["id"],
+    "resolved": False,
+    "resolved_at": None,
+    "asked_since_resolved": 0,
+}
+UNANSWERED_PAGE: dict[str, Any] = {
+    "chatbot_id": "shop",
+    "from": "2026-10-26",
+    "to": "2026-11-24",
+    "questions": [UNANSWERED_QUESTION],
+    "total": 1,
+    "limit": 50,
+    "offset": 0,
+}
+RESOLVE_BY_ID: dict[str, Any] = {"id": UNANSWERED_QUESTION["id"]}
+RESOLVE_BY_QUESTION: dict[str, Any] = {"question": "Do you ship to Switzerland?"}
+RESOLUTION: dict[str, Any] = {
+    "id": UNANSWERED_QUESTION["id"],
+    "resolved": True,
+    "resolved_at": "2026-11-24T10:05:00Z",
+}
+
 # --- analytics --------------------------------------------------------------------------------
 
 ANALYTICS: dict[str, Any] = {
@@ -205,6 +242,12 @@ ANALYTICS: dict[str, Any] = {
             "rejected": {"budget_exceeded": 3},
         },
     ],
+    "unanswered": {
+        "questions": 1,
+        "asked": 4,
+        "resolved": 0,
+        "top": [UNANSWERED_QUESTION],
+    },
     "budget": {
         "chatbot": BUDGET,
         "org": {

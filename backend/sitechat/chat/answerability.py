@@ -1,0 +1,193 @@
+"""Answerability: do the retrieved passages answer this question, not just share its words?
+
+Retrieval always finds *something*, and a near miss shares most of its words with the
+documents: "Do you sell gluten-free pizza?" to a bakery whose allergen page says it bakes no
+gluten-free bread. What such a question asks about (pizza) is the word no passage contains.
+So the decision looks at the words the passages do *not* cover:
+
+1. A greeting ("hi", "good morning") is answered with the chatbot's greeting, without search.
+2. The question's *distinctive* terms are its content terms less ``GENERIC_WORDS``: common
+   verbs, adjectives and adverbs ("much", "keep", "happen", "different") that say how a
+   question is asked, not what about. A question with none ("How are you today?") is small
+   talk: the fallback (unless it follows up on the conversation: "and what about it?").
+3. A distinctive term no retrieved passage contains (allowing for light stemming: a shared
+   prefix of five letters, and words the passages hyphenate or split, "wifi"/"Wi-Fi") is
+   *unsupported*. One is enough to make the question unanswerable: the documents may mention
+   everything around it, but not the thing asked about ("capital" of France, "pizza",
+   "doorbell"). Retrieval ranks by the terms it finds, so a term absent from the top passages
+   is, with BM25, almost always absent from the chatbot's whole corpus: the chatbot's own IDF
+   says it is the rarest word of the question.
+4. Except when the answer has a type the passages hold: "How much …", "How long …", "When …",
+   "How many …" questions whose passages contain a price, a duration, a date or time, or a
+   number (with at least one distinctive term supported). "What does the return label cost
+   from Italy?" is answered by "from other countries the return label costs 6.50 euros":
+   "Italy" is unsupported, but the answer's type is there.
+
+The measured numbers behind this choice, and the signals that did not work (the best
+passage's dense similarity, its margin, the local model judging), are in
+``docs/context-quality.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sitechat.retrieval.base import ScoredChunk
+from sitechat.text import content_terms, stem, words
+
+Verdict = Literal["answerable", "unanswerable", "small_talk", "greeting"]
+
+# A shared prefix this long makes two terms the same word ("authenticate"/"authentication").
+PREFIX_MATCH = 5
+
+# Words that say how a question is asked rather than what it is about. A general list of
+# common English verbs, adjectives and adverbs, not drawn from any chatbot's documents, and
+# what contractions leave ("won't" is read as "won").
+_GENERIC = """
+    able about above accept across act actually add again ago all allow almost alone along
+    already also always another any anymore anyone anything anyway anywhere appear around
+    arrive ask available away back bad be become before begin behind being believe belong
+    best better big bit both break bring broke broken build built buy call came can cannot
+    care carry cause certain change check choose come coming correct cost could count cover
+    create current cut daily dark deal decide did different do done down during each early
+    easy either else end enough especially even ever every everyone everything exactly
+    expect explain fact fail fall far fast feel few fill find fine finish first fit fix
+    follow forget found free full get give given go going gone good got great grow happen
+    hard have hear help here high hold how however hurt idea important instead just keep
+    kept kind know large last late later least leave left less let like likely little live
+    long look lose losing lost lot low made main make many matter may maybe mean might mind
+    mine miss near nearby more most move much must need never new next nice normal normally
+    not nothing
+    now number often ok okay old once one only open other otherwise own part past pay people
+    person pick place plan play point possible pretty probably problem put question quick
+    quickly quite rather read ready real really reason reach receive recent remember right
+    run said same saw say second see seem seen send sent set several shall short should show
+    side simple since small so some someone something sometimes soon sort start stay still
+    stop such suppose sure take taken talk tell than that thing things think though through
+    time today together told tomorrow tonight too took total towards tried true try turn
+    type under understand unless until up upon use used using usual usually very wait want
+    way well went were whatever whenever whether while whole why will wish within without
+    work worse worst would write wrong yes yet
+    won ain aren couldn didn hadn hasn haven shan shouldn wasn weren wouldn
+"""
+GENERIC_WORDS = frozenset(stem(w) for w in _GENERIC.split())
+
+_GREETING = re.compile(
+    r"^\s*(?:hi|hello|hey|hiya|howdy|hallo|greetings|good\s+(?:morning|afternoon|evening|day))"
+    r"(?:\s+(?:there|all|everyone|team|folks))?[\s!.,:;)~]*$",
+    re.IGNORECASE,
+)
+
+# What kind of value answers a question, and what such a value looks like in a passage.
+_NUMBER = r"(?:\d+(?:[.,]\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|forty|fifty|sixty|ninety|hundred)"  # noqa: E501
+_ANSWER_TYPES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (  # a price
+        re.compile(
+            r"\bhow much (?:is|are|does|do|will|would)\b|\b(?:cost|price|fee|charge)s?\b", re.I
+        ),
+        re.compile(
+            rf"(?:[$€£]\s?\d|\b{_NUMBER}\s?(?:euros?|eur|dollars?|usd|cents?|pounds?|gbp)\b|\bfree\b)",
+            re.I,
+        ),
+    ),
+    (  # a duration
+        re.compile(r"\bhow (?:long|fast|soon|quickly)\b|\bin advance\b", re.I),
+        re.compile(
+            rf"\b{_NUMBER}(?:\s?(?:to|-|\u2013)\s?{_NUMBER})?\s?(?:working\s)?"
+            r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b",
+            re.I,
+        ),
+    ),
+    (  # a moment: a time of day, a day, a month
+        re.compile(r"^\s*(?:when|what time|which days?|until when)\b", re.I),
+        re.compile(
+            r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm)\b|\b\d{1,2}:\d{2}\b|\b(?:monday|tuesday|"
+            r"wednesday|thursday|friday|saturday|sunday|january|february|march|april|may|"
+            r"june|july|august|september|october|november|december|noon|midnight)\b",
+            re.I,
+        ),
+    ),
+    (  # a count
+        re.compile(r"\bhow many\b", re.I),
+        re.compile(rf"\b{_NUMBER}\b", re.I),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Answerability:
+    verdict: Verdict
+    # Distinctive terms of the question that no retrieved passage contains (stemmed).
+    unsupported: tuple[str, ...] = ()
+
+    @property
+    def answerable(self) -> bool:
+        return self.verdict == "answerable"
+
+
+GREETING = Answerability("greeting")
+
+
+def is_greeting(message: str) -> bool:
+    return bool(_GREETING.match(message))
+
+
+def distinctive_terms(question: str) -> list[str]:
+    """The question's content terms that are not ``GENERIC_WORDS``, in order, distinct."""
+    return list(dict.fromkeys(t for t in content_terms(question) if t not in GENERIC_WORDS))
+
+
+def passage_terms(text: str) -> set[str]:
+    """A passage's terms, plus each pair of adjacent words joined ("Wi-Fi" gives "wifi")."""
+    found = set(content_terms(text))
+    split = words(text)
+    found.update(stem(a + b) for a, b in itertools.pairwise(split))
+    return found
+
+
+def supports(term: str, terms: set[str]) -> bool:
+    if term in terms:
+        return True
+    return any(
+        min(len(term), len(other)) >= PREFIX_MATCH
+        and (other.startswith(term) or term.startswith(other))
+        for other in terms
+    )
+
+
+def expected_answer_found(question: str, texts: Sequence[str]) -> bool:
+    """Whether the question asks for a typed value (price, duration, moment, count) and a
+    passage holds a value of that type."""
+    for asks, looks_like in _ANSWER_TYPES:
+        if asks.search(question):
+            return any(looks_like.search(text) for text in texts)
+    return False
+
+
+def judge(
+    question: str, results: Sequence[ScoredChunk], *, follow_up: bool = False
+) -> Answerability:
+    """Whether ``results`` answer ``question`` (see the module docstring). A ``follow_up``
+    ("and what does it cost?") takes its subject from the conversation: without a
+    distinctive term of its own it is not small talk, and the level decides."""
+    if is_greeting(question):
+        return GREETING
+    wanted = distinctive_terms(question)
+    if not wanted:
+        return Answerability("answerable" if follow_up and results else "small_talk")
+    if not results:
+        return Answerability("unanswerable", tuple(wanted))
+    texts = [f"{r.chunk.title} {r.chunk.heading or ''} {r.chunk.text}" for r in results]
+    covered: set[str] = set()
+    for text in texts:
+        covered |= passage_terms(text)
+    unsupported = tuple(t for t in wanted if not supports(t, covered))
+    if not unsupported:
+        return Answerability("answerable")
+    if len(unsupported) < len(wanted) and expected_answer_found(question, texts):
+        return Answerability("answerable", unsupported)
+    return Answerability("unanswerable", unsupported)

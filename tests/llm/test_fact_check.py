@@ -1,0 +1,72 @@
+"""``llm.fact_check.keep_facts``: a small model's answer keeps the passages' facts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+
+from sitechat.llm.base import ContextPassage, GenerationRequest, StreamItem, TextDelta, Usage
+from sitechat.llm.fact_check import has_facts, holds, keep_facts
+
+PASSAGES = [
+    ContextPassage(
+        number=1,
+        title="Returns",
+        text="We refund the purchase price within 14 days after the parcel arrives. "
+        "From other countries the return label costs 6.50 euros.",
+    )
+]
+QUESTION = "When do I get a refund?"
+
+
+async def model(tokens: Sequence[str]) -> AsyncIterator[StreamItem]:
+    for token in tokens:
+        yield TextDelta(token)
+    yield Usage(prompt_tokens=10, completion_tokens=len(tokens))
+
+
+async def answer(tokens: Sequence[str]) -> tuple[list[str], list[StreamItem]]:
+    request = GenerationRequest(messages=[], question=QUESTION, passages=PASSAGES)
+    items = [item async for item in keep_facts(model(tokens), request)]
+    return [i.text for i in items if isinstance(i, TextDelta)], items
+
+
+async def test_an_answer_that_keeps_the_facts_streams_sentence_by_sentence() -> None:
+    texts, items = await answer(["You get it ", "within 14 ", "days. ", "The label ", "is free."])
+    assert texts == ["You get it within 14 days. ", "The label is free."]
+    assert isinstance(items[-1], Usage) and items[-1].completion_tokens == 5
+
+
+async def test_a_sentence_with_an_invented_number_ends_the_generated_part() -> None:
+    texts, _ = await answer(["Refunds take ", "14 days. ", "Labels cost 9 euros. ", "Bye."])
+    assert texts[0] == "Refunds take 14 days. "
+    assert "9 euros" not in "".join(texts) and "Bye" not in "".join(texts)
+
+
+async def test_an_answer_without_the_fact_gets_the_extractive_quote() -> None:
+    texts, _ = await answer(["We refund ", "you quickly."])
+    joined = "".join(texts)
+    assert joined.startswith("We refund you quickly.")
+    assert "within 14 days" in joined and "[1]" in joined
+
+
+async def test_nothing_that_holds_is_replaced_by_the_quote() -> None:
+    texts, _ = await answer(["It takes 30 days."])
+    assert "30 days" not in "".join(texts)
+    assert "within 14 days" in "".join(texts)
+
+
+def test_numbers_and_links_must_be_in_the_source() -> None:
+    source = "Costs 6.50 euros. See https://shop.example/returns for details."
+    assert holds("It costs 6,50 euros [1].", source)
+    assert not holds("It costs 7 euros.", source)
+    assert holds("See https://shop.example/returns.", source)
+    assert not holds("See https://invented.example/faq.", source)
+
+
+def test_facts_are_the_extractive_answers_numbers_and_terms() -> None:
+    quote = "We refund the purchase price within 14 days after the parcel arrives. [1]"
+    assert has_facts("You are refunded within 14 days of the parcel's arrival.", quote, QUESTION)
+    assert not has_facts("You are refunded soon.", quote, QUESTION)
+    wordy = "Parcels must arrive before the purchase price is refunded. [1]"
+    assert has_facts("The purchase price is refunded once parcels arrive.", wordy, QUESTION)
+    assert not has_facts("It is refunded.", wordy, QUESTION)
