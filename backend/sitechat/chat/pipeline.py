@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
+from typing import Any
 
 import anyio
 
@@ -411,17 +412,13 @@ class ChatService:
         progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
         progress.parts.append(text)
         yield TokenEvent(text)
-        usage = with_rewrite(dict(FREE), progress.rewrite)
-        await self.messages.finish_message(
-            progress.assistant_id,
-            content=text,
-            status="complete",
-            sources=[],
+        complete = await self._finish_without_model(
+            turn,
+            progress,
             context_quality=quality,
-            usage=usage,
-            ttft_ms=progress.ttft_ms,
+            usage=with_rewrite(dict(FREE), progress.rewrite),
+            fallback=True,
         )
-        progress.saved = True
         if self.settings.log_visitor_text:
             logger.info(
                 "no context for %r (query %r): fallback answer (request %s)",
@@ -435,41 +432,47 @@ class ChatService:
                 turn.config.id,
                 turn.request.request_id,
             )
-        yield CompleteEvent(
-            content=text,
-            message_id=progress.assistant_id,
-            session_id=turn.session_id,
-            sources=(),
-            context_quality=quality,
-            usage=usage,
-            fallback=True,
-        )
+        yield complete
 
     async def _greet(self, turn: ChatTurn, progress: Progress) -> CompleteEvent:
         """A greeting is answered with the chatbot's own greeting, for free. No context
         quality: nothing was searched, so nothing went unanswered."""
-        assert progress.assistant_id is not None
-        text = turn.config.greeting
         progress.ttft_ms = (time.monotonic() - turn.started_at) * 1000
-        progress.parts.append(text)
-        usage = dict(FREE)
+        progress.parts.append(turn.config.greeting)
+        return await self._finish_without_model(
+            turn, progress, context_quality={}, usage=dict(FREE), fallback=False
+        )
+
+    async def _finish_without_model(
+        self,
+        turn: ChatTurn,
+        progress: Progress,
+        *,
+        context_quality: dict[str, Any],
+        usage: dict[str, Any],
+        fallback: bool,
+    ) -> CompleteEvent:
+        """Store an answer written without the model (the fallback, a greeting) as complete,
+        and its ``complete`` event: no sources, the usage given (free but for a rewrite)."""
+        assert progress.assistant_id is not None
         await self.messages.finish_message(
             progress.assistant_id,
-            content=text,
+            content=progress.text,
             status="complete",
             sources=[],
-            context_quality=None,
+            context_quality=context_quality or None,
             usage=usage,
             ttft_ms=progress.ttft_ms,
         )
         progress.saved = True
         return CompleteEvent(
-            content=text,
+            content=progress.text,
             message_id=progress.assistant_id,
             session_id=turn.session_id,
             sources=(),
-            context_quality={},
+            context_quality=context_quality,
             usage=usage,
+            fallback=fallback,
         )
 
     async def _stopped(self, turn: ChatTurn, progress: Progress) -> CompleteEvent:
