@@ -116,6 +116,18 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenedTurn:
+    """What opening a chat turn stored, in one transaction: the session's conversation
+    (``created`` if this turn began it), the visitor's message and the answer's row,
+    ``streaming`` until the answer ends."""
+
+    conversation: Conversation
+    question: Message
+    answer: Message
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     id: str
     chatbot_id: str

@@ -25,6 +25,7 @@ Names (all prefixed ``sitechat_``):
 - ``ingestion_queue_depth``: ingestion jobs waiting
 - ``ingestion_job_seconds``: ingestion jobs by ``kind`` and ``outcome``
 - ``budget_used_tokens``: tokens used this month, by ``org`` (orgs with a budget)
+- ``db_group_commit_ops``: writes committed together in one transaction (group commit)
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ MODEL_FIRST_TOKEN = Histogram(
     "From the model call to its first token (the model's own latency).",
     ["provider"],
     buckets=LATENCY_BUCKETS,
+)
+GROUP_COMMIT_SIZE = Histogram(
+    "sitechat_db_group_commit_ops",
+    "Writes (chat turns opened or ended) committed together in one transaction.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
 RETRIEVAL = Histogram(
     "sitechat_retrieval_seconds",

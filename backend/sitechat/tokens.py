@@ -22,6 +22,18 @@ def encoding() -> tiktoken.Encoding:
 def count_tokens(text: str) -> int:
     if not text:
         return 0
+    if len(text) <= CACHED_TEXT_CHARS:
+        return _cached_count(text)
+    return len(encoding().encode(text, disallowed_special=()))
+
+
+# Prompts are built from the same texts again and again (a chatbot's system prompt, its
+# most-asked passages): their counts are remembered, for texts up to this long.
+CACHED_TEXT_CHARS = 8192
+
+
+@lru_cache(maxsize=4096)
+def _cached_count(text: str) -> int:
     return len(encoding().encode(text, disallowed_special=()))
 
 

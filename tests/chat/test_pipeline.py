@@ -188,10 +188,14 @@ async def test_open_turn_stores_the_user_message_before_anything_is_generated(
     turn = await open_turn(service, "  When does the Berlin store open?  ", session_id=None)
 
     assert len(turn.session_id) >= 8  # a new session, for the client to send back
-    [message] = await stored(parts, turn)
+    # Stored with the answer's row, in one transaction: the answer streams into that row.
+    [message, answer] = await stored(parts, turn)
     assert message.role == "user" and message.status == "complete"
     assert message.content == "When does the Berlin store open?"
     assert message.id == turn.user_message.id
+    assert answer.role == "assistant" and answer.status == "streaming"
+    assert answer.id == turn.answer.id and answer.content == ""
+    assert turn.new_conversation
     assert parts.server.requests == []
 
 

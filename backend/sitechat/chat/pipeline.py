@@ -2,8 +2,9 @@
 
 A turn has two phases, so that every request error is known before a stream starts:
 
-1. ``open_turn`` validates, loads the chatbot config (cached), gets or creates the
-   conversation and saves the user message *before* anything is generated;
+1. ``open_turn`` validates, loads the chatbot config (cached), and stores, in one
+   transaction shared with other turns (``MessageLog.begin_turn``), the conversation if
+   new, the user message and the answer's ``streaming`` row, *before* anything is generated;
 2. ``stream`` yields ``start``, ``sources``, ``token``... and ends with ``complete`` or
    ``error``. It saves the assistant message as it ends: complete, failed, or interrupted
    with the partial answer (model failure mid-stream, or the consumer going away).
@@ -14,8 +15,9 @@ prompt plus the answer so far, even if the visitor disconnected at ``start`` (an
 that failed before the provider took the request, ``request_accepted=False``, costs
 nothing). The fallback answer, written without the model, is free.
 
-Work that does not depend on each other runs concurrently: the history load, the assistant
-row's creation and, when the message is not a follow-up, the search itself.
+Only what the first token needs goes before it. Work that does not depend on each other runs
+concurrently: the history load (none for a new conversation) and, when the message is not a
+follow-up, the search itself.
 """
 
 from __future__ import annotations
@@ -126,16 +128,27 @@ class ChatService:
             raise ChatbotNotFound()
         logs.chatbot_id.set(config.id)  # on every log line of this turn
         session_id = request.session_id or new_session_id()
-        conversation = await self.messages.get_or_create_conversation(
-            config.id, session_id, visitor_id=request.visitor_id
+        opened = await self.messages.begin_turn(
+            config.id,
+            session_id,
+            message,
+            visitor_id=request.visitor_id,
+            worker_id=self.worker_id,
         )
-        user_message = await self.messages.add_message(conversation.id, "user", message)
-        return ChatTurn(request, config, conversation, user_message, started_at)
+        return ChatTurn(
+            request,
+            config,
+            opened.conversation,
+            opened.question,
+            opened.answer,
+            started_at,
+            new_conversation=opened.created,
+        )
 
     # --- phase 2 -------------------------------------------------------------------------
 
     async def stream(self, turn: ChatTurn) -> AsyncGenerator[ChatEvent, None]:
-        progress = Progress()
+        progress = Progress(assistant_id=turn.answer.id, owner=(turn.config.id, turn.config.org_id))
         request_id = turn.request.request_id
         metrics.ACTIVE_STREAMS.inc()
         try:
@@ -224,22 +237,16 @@ class ChatService:
             # Its result may go unused (the query got rewritten); never leave an error unread.
             speculative.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
-            history, assistant = await asyncio.gather(
-                self.messages.recent_messages(
+            yield StartEvent(message_id=turn.answer.id, session_id=turn.session_id)
+            history = (
+                []
+                if turn.new_conversation
+                else await self.messages.recent_messages(
                     turn.conversation.id,
                     self.settings.history_messages,
                     before_message_id=turn.user_message.id,
-                ),
-                self.messages.add_message(
-                    turn.conversation.id,
-                    "assistant",
-                    "",
-                    status="streaming",
-                    worker_id=self.worker_id,
-                ),
+                )
             )
-            progress.assistant_id = assistant.id
-            yield StartEvent(message_id=assistant.id, session_id=turn.session_id)
             if greeting:
                 yield TokenEvent(config.greeting)
                 yield await self._greet(turn, progress)
@@ -383,18 +390,19 @@ class ChatService:
         # twice by the interrupted path.
         with anyio.CancelScope(shield=True):
             await self.messages.finish_message(
-                assistant.id,
+                turn.answer.id,
                 content=answer,
                 status="complete",
                 sources=[s.to_dict() for s in progress.sources],
                 context_quality=quality.to_dict(),
                 usage=cost,
                 ttft_ms=progress.ttft_ms,
+                owner=progress.owner,
             )
         progress.saved = True
         yield CompleteEvent(
             content=answer,
-            message_id=assistant.id,
+            message_id=turn.answer.id,
             session_id=turn.session_id,
             sources=progress.sources,
             context_quality=quality.to_dict(),
@@ -463,6 +471,7 @@ class ChatService:
             context_quality=context_quality or None,
             usage=usage,
             ttft_ms=progress.ttft_ms,
+            owner=progress.owner,
         )
         progress.saved = True
         return CompleteEvent(
@@ -492,6 +501,7 @@ class ChatService:
                 context_quality=quality or None,
                 usage=usage,
                 ttft_ms=progress.ttft_ms,
+                owner=progress.owner,
             )
         metrics.ANSWERS.labels("stopped", "").inc()
         logger.info("answer stopped", extra={"outcome": "stopped"})
@@ -519,6 +529,7 @@ class ChatService:
                 usage=spent(progress),
                 ttft_ms=progress.ttft_ms,
                 error_code=error_code,
+                owner=progress.owner,
             )
         except Exception:
             logger.exception("could not save the end of message %s", progress.assistant_id)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sitechat.domain import ChatbotConfig, Conversation, Message, MessageRole, MessageStatus
+from sitechat.domain import ChatbotConfig, Message, MessageStatus, OpenedTurn
 from sitechat.llm.base import ChatModel
 from sitechat.llm.fallback import FallbackChain
 from sitechat.retrieval.base import ScoredChunk
@@ -46,21 +46,19 @@ class Searcher(Protocol):
 class MessageLog(Protocol):
     """The conversation store, as far as a chat turn reads and writes it."""
 
-    async def get_or_create_conversation(
-        self, chatbot_id: str, session_id: str, *, visitor_id: str | None = None
-    ) -> Conversation:
-        """With ``visitor_id``: ``ConversationNotFound`` for another visitor's session."""
-        ...
-
-    async def add_message(
+    async def begin_turn(
         self,
-        conversation_id: str,
-        role: MessageRole,
-        content: str,
+        chatbot_id: str,
+        session_id: str,
+        question: str,
         *,
-        status: MessageStatus = "complete",
+        visitor_id: str | None = None,
         worker_id: str | None = None,
-    ) -> Message: ...
+    ) -> OpenedTurn:
+        """The conversation (created on first use), the question and the answer's
+        ``streaming`` row, stored together before the answer is generated. With
+        ``visitor_id``: ``ConversationNotFound`` for another visitor's session."""
+        ...
 
     async def recent_messages(
         self, conversation_id: str, limit: int, *, before_message_id: str | None = None
@@ -78,6 +76,7 @@ class MessageLog(Protocol):
         ttft_ms: float | None = None,
         error_code: str | None = None,
         only_if_streaming: bool = False,
+        owner: tuple[str, str] | None = None,
     ) -> bool: ...
 
 

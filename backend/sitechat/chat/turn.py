@@ -50,7 +50,11 @@ class ChatTurn:
     config: ChatbotConfig
     conversation: Conversation
     user_message: Message
+    # The answer's row, stored ``streaming`` with the question: its id is the answer's.
+    answer: Message
     started_at: float  # time.monotonic() when the request arrived
+    # This turn began the conversation: there is no history to read.
+    new_conversation: bool = False
     stop: StopSignal = field(default_factory=StopSignal, compare=False)
 
     @property
@@ -101,6 +105,8 @@ class Progress:
     """What a turn has produced so far, for saving whatever way it ends."""
 
     assistant_id: str | None = None
+    # (chatbot id, org id): whose usage the answer's cost is added to.
+    owner: tuple[str, str] | None = None
     parts: list[str] = field(default_factory=list)
     sources: tuple[Source, ...] = ()
     quality: ContextQuality | None = None

@@ -4,6 +4,9 @@ Constructing one only parses the URL. ``start()`` builds the engine (loading cer
 files and creating SQLite's folder in a worker thread) and, if asked, migrates the schema;
 ``close()`` releases every connection. Sessions are meant to be short: open one per storage
 operation, never across a streamed answer.
+
+The chat turn's own writes (opening a turn, ending an answer) go through ``group``: a
+``GroupCommit`` that commits the writes of many turns in one transaction.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from sitechat.storage import migrate as migrations
 from sitechat.storage.engine import SQLITE_BEGIN_OPTION, build_engine, enable_sqlite_wal
+from sitechat.storage.group_commit import GroupCommit
 from sitechat.storage.translate import translate_errors
 from sitechat.storage.urls import Backend, DatabaseTarget, build_ssl_context, parse_database_url
 
@@ -43,6 +47,8 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._reader: async_sessionmaker[AsyncSession] | None = None
         self._writer: async_sessionmaker[AsyncSession] | None = None
+        self._write_engine: AsyncEngine | None = None
+        self.group = GroupCommit(self.transaction)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -69,6 +75,7 @@ class Database:
             self._reader = async_sessionmaker(self._engine, expire_on_commit=False)
             # On SQLite, write sessions take the write lock at BEGIN (see engine.py).
             writer_engine = self._engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            self._write_engine = writer_engine
             self._writer = async_sessionmaker(writer_engine, expire_on_commit=False)
             logger.info("database: %s", self.target.safe_url)
         if migrate:
@@ -96,9 +103,11 @@ class Database:
         return True
 
     async def close(self) -> None:
+        await self.group.close()
         if self._engine is not None:
             engine, self._engine = self._engine, None
             self._reader = self._writer = None
+            self._write_engine = None
             await engine.dispose()
 
     @asynccontextmanager
@@ -114,6 +123,16 @@ class Database:
         with translate_errors():
             async with maker() as session:
                 yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on one connection (SQLAlchemy Core, no ORM session),
+        committed when the block ends; on SQLite it holds the write lock from the start."""
+        if self._write_engine is None:
+            raise RuntimeError("Database.start() has not been called")
+        with translate_errors():
+            async with self._write_engine.begin() as connection:
+                yield connection
 
     async def _build(self) -> AsyncEngine:
         target = self.target

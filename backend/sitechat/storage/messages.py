@@ -6,16 +6,18 @@ import dataclasses
 from datetime import datetime
 from typing import Any, cast, get_args
 
-from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitechat.domain import (
     Conversation,
     Message,
     MessageRole,
     MessageStatus,
+    OpenedTurn,
 )
-from sitechat.errors import ChatbotNotFound, ConversationNotFound, NotFound
+from sitechat.errors import ChatbotNotFound, Conflict, ConversationNotFound, NotFound
 from sitechat.storage import records
 from sitechat.storage.base import Repository, check_choice, new_id, rowcount, utcnow
 from sitechat.storage.models import (
@@ -31,6 +33,9 @@ _ROLES = frozenset(get_args(MessageRole))
 _MESSAGE_STATUSES = frozenset(get_args(MessageStatus))
 # Messages that count as conversation history for the model.
 _HISTORY_STATUSES = ("complete", "interrupted", "stopped")
+_CONVERSATIONS = cast(Table, ConversationRow.__table__)
+_MESSAGES = cast(Table, MessageRow.__table__)
+_CHATBOTS = cast(Table, ChatbotRow.__table__)
 
 
 class MessageStore(Repository):
@@ -116,6 +121,43 @@ class MessageStore(Repository):
         again = await self._find(conversation.chatbot_id, conversation.session_id)
         return again if again is not None and again.visitor_id == visitor_id else None
 
+    # --- a chat turn ----------------------------------------------------------------------
+
+    async def begin_turn(
+        self,
+        chatbot_id: str,
+        session_id: str,
+        question: str,
+        *,
+        visitor_id: str | None = None,
+        worker_id: str | None = None,
+    ) -> OpenedTurn:
+        """Open a chat turn in one transaction, shared with other turns opening at the same
+        time (``Database.group``): the session's conversation (created on first use, or
+        claimed as in ``get_or_create_conversation``), the visitor's message, and the
+        answer's row, ``streaming`` and owned by ``worker_id``. Durable when this returns.
+
+        ``ConversationNotFound`` for another visitor's session; ``ChatbotNotFound`` if the
+        chatbot was deleted meanwhile.
+        """
+        now = utcnow()
+        ids = (new_id(), new_id(), new_id())
+
+        async def op(connection: AsyncConnection) -> OpenedTurn:
+            return await _open_turn(
+                connection, chatbot_id, session_id, question, visitor_id, worker_id, now, ids
+            )
+
+        try:
+            return await self._db.group.run(op)
+        except Conflict:
+            # Another process began this session's conversation a moment ago (its row is
+            # there now), or the chatbot is gone (its conversations went with it).
+            try:
+                return await self._db.group.run(op)
+            except Conflict:
+                raise ChatbotNotFound() from None
+
     # --- messages ------------------------------------------------------------------------
 
     async def add_message(
@@ -166,6 +208,7 @@ class MessageStore(Repository):
         ttft_ms: float | None = None,
         error_code: str | None = None,
         only_if_streaming: bool = False,
+        owner: tuple[str, str] | None = None,
     ) -> bool:
         """Write a streamed message's final state; ``NotFound`` if it no longer exists.
         With ``only_if_streaming`` (the orphan sweeper) nothing happens, and False is
@@ -174,7 +217,10 @@ class MessageStore(Repository):
         The tokens it used are added to its org's and chatbot's monthly usage in the same
         transaction, so budgets count exactly what is stored. Without ``usage`` (an answer
         cut short) the stored text is counted with tiktoken: an interrupted answer still
-        cost tokens, and disconnecting early must not make generation free.
+        cost tokens, and disconnecting early must not make generation free. ``owner``,
+        ``(chatbot id, org id)`` when the caller knows them, saves looking them up.
+
+        The write shares a transaction with other turns' writes (``Database.group``).
         """
         check_choice(status, _MESSAGE_STATUSES, "status")
         prompt_tokens = _usage_int(usage, "prompt_tokens")
@@ -182,48 +228,41 @@ class MessageStore(Repository):
         if usage is None and content:
             completion_tokens = count_tokens(content)
         level = (context_quality or {}).get("level")
-        async with self._db.session(write=True) as session:
-            owner = (
-                await session.execute(
-                    select(MessageRow.created_at, ChatbotRow.id, ChatbotRow.org_id)
-                    .join(ConversationRow, ConversationRow.id == MessageRow.conversation_id)
-                    .join(ChatbotRow, ChatbotRow.id == ConversationRow.chatbot_id)
-                    .where(MessageRow.id == message_id)
-                )
-            ).first()
-            if owner is None:
-                raise NotFound("No message with that id.")
-            statement = update(MessageRow).where(MessageRow.id == message_id)
+        values = {
+            "content": content,
+            "status": status,
+            "sources": list(sources) if sources is not None else None,
+            "context_quality": context_quality,
+            "usage": usage,
+            "ttft_ms": ttft_ms,
+            "error_code": error_code,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "quality_level": level if isinstance(level, str) else None,
+            "worker_id": None,
+        }
+        period = month_of(utcnow())
+
+        async def op(connection: AsyncConnection) -> bool:
+            known = owner or await _owner(connection, message_id)
+            statement = update(_MESSAGES).where(_MESSAGES.c.id == message_id)
             if only_if_streaming:
-                statement = statement.where(MessageRow.status == "streaming")
-            finished = await session.execute(
-                statement.values(
-                    content=content,
-                    status=status,
-                    sources=list(sources) if sources is not None else None,
-                    context_quality=context_quality,
-                    usage=usage,
-                    ttft_ms=ttft_ms,
-                    error_code=error_code,
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                    quality_level=level if isinstance(level, str) else None,
-                    worker_id=None,
-                ).execution_options(synchronize_session=False)
-            )
-            if rowcount(finished) == 0:
-                await session.rollback()
-                return False
+                statement = statement.where(_MESSAGES.c.status == "streaming")
+            if rowcount(await connection.execute(statement.values(values))) == 0:
+                if only_if_streaming:
+                    return False
+                raise NotFound("No message with that id.")
             await add_usage(
-                session,
-                org_id=owner.org_id,
-                chatbot_id=owner.id,
-                period=month_of(utcnow()),
+                connection,
+                org_id=known[1],
+                chatbot_id=known[0],
+                period=period,
                 prompt_tokens=prompt_tokens or 0,
                 completion_tokens=completion_tokens or 0,
             )
-            await session.commit()
-        return True
+            return True
+
+        return await self._db.group.run(op)
 
     async def get_answer(self, conversation_id: str, message_id: str) -> Message | None:
         """An assistant message of this conversation (None for any other id)."""
@@ -307,6 +346,88 @@ class MessageStore(Repository):
                 .order_by(MessageRow.seq)
             )
             return [records.message(row) for row in rows]
+
+
+async def _open_turn(
+    connection: AsyncConnection,
+    chatbot_id: str,
+    session_id: str,
+    question: str,
+    visitor_id: str | None,
+    worker_id: str | None,
+    now: datetime,
+    ids: tuple[str, str, str],
+) -> OpenedTurn:
+    """``MessageStore.begin_turn``'s statements, inside the caller's transaction."""
+    conversations = _CONVERSATIONS.c
+    conversation_id, question_id, answer_id = ids
+    found = (
+        await connection.execute(
+            select(conversations.id, conversations.created_at, conversations.visitor_id).where(
+                conversations.chatbot_id == chatbot_id, conversations.session_id == session_id
+            )
+        )
+    ).first()
+    if found is None:
+        await connection.execute(
+            insert(_CONVERSATIONS).values(
+                id=conversation_id,
+                chatbot_id=chatbot_id,
+                session_id=session_id,
+                created_at=now,
+                updated_at=now,
+                visitor_id=visitor_id,
+            )
+        )
+        conversation = Conversation(
+            conversation_id, chatbot_id, session_id, now, now, visitor_id=visitor_id
+        )
+    else:
+        conversation_id, owner = found.id, found.visitor_id
+        if visitor_id is not None and owner is not None and owner != visitor_id:
+            raise ConversationNotFound()  # another visitor's session: as if it did not exist
+        touch = update(_CONVERSATIONS).where(conversations.id == conversation_id)
+        if visitor_id is not None and owner is None:
+            # Bound to no visitor yet: it becomes this one's (see ``_claim``).
+            touch = touch.where(conversations.visitor_id.is_(None)).values(visitor_id=visitor_id)
+            owner = visitor_id
+        if rowcount(await connection.execute(touch.values(updated_at=now))) == 0:
+            raise ConversationNotFound()  # another visitor claimed it a moment ago
+        conversation = Conversation(
+            conversation_id, chatbot_id, session_id, found.created_at, now, visitor_id=owner
+        )
+    common = {"conversation_id": conversation_id, "created_at": now}
+    rows: list[dict[str, Any]] = [  # in this order: ``seq`` puts the answer after its question
+        {"id": question_id, "role": "user", "content": question, "status": "complete"},
+        {"id": answer_id, "role": "assistant", "content": "", "status": "streaming"},
+    ]
+    rows[0].update(common, worker_id=None)
+    rows[1].update(common, worker_id=worker_id)
+    await connection.execute(insert(_MESSAGES), rows)
+    return OpenedTurn(
+        conversation,
+        Message(question_id, conversation_id, "user", question, "complete", now),
+        Message(answer_id, conversation_id, "assistant", "", "streaming", now, worker_id=worker_id),
+        created=found is None,
+    )
+
+
+async def _owner(connection: AsyncConnection, message_id: str) -> tuple[str, str]:
+    """(chatbot id, org id) of a message; ``NotFound`` if there is no such message."""
+    found = (
+        await connection.execute(
+            select(_CHATBOTS.c.id, _CHATBOTS.c.org_id)
+            .select_from(
+                _MESSAGES.join(
+                    _CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id
+                ).join(_CHATBOTS, _CHATBOTS.c.id == _CONVERSATIONS.c.chatbot_id)
+            )
+            .where(_MESSAGES.c.id == message_id)
+        )
+    ).first()
+    if found is None:
+        raise NotFound("No message with that id.")
+    return found.id, found.org_id
 
 
 def _usage_int(usage: dict[str, Any] | None, name: str) -> int | None:

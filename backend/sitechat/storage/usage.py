@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from sitechat.domain import RejectionCount, TokenUsage
 from sitechat.errors import InvalidInput, NotFound
@@ -34,7 +34,7 @@ def day_of(moment: datetime) -> str:
 
 
 async def add_usage(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     *,
     org_id: str,
     chatbot_id: str,
@@ -65,14 +65,15 @@ async def add_usage(
 
 
 async def _add(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     model: type[UsageCounterRow] | type[GateRejectionRow],
     rows: Sequence[Mapping[str, Any]],
     *,
     keys: Sequence[str],
     sums: Sequence[str],
 ) -> None:
-    dialect = session.get_bind().dialect.name
+    bind = session if isinstance(session, AsyncConnection) else session.get_bind()
+    dialect = bind.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).values(list(rows))
     statement = statement.on_conflict_do_update(

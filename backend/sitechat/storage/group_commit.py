@@ -1,0 +1,105 @@
+"""Group commit: many callers' small write transactions, committed as one.
+
+A chat turn writes twice: as it opens (the conversation, the visitor's message and the
+answer's row) and as it ends (the answer and the month's usage). Each write is a few
+statements; alone, each would pay a transaction of its own: SQLite's write lock and its WAL
+commit, or a Postgres commit and a pooled connection. Under load those transactions queue
+behind each other. Here they share one: a caller hands over its work (``run(op)``), a writer
+task takes every op waiting and runs them in one transaction, commits, and then answers each
+caller. Nobody returns before the commit, so what a caller was told is stored is durable.
+
+If the shared transaction fails, no op's work is kept: each op of the batch is run again in a
+transaction of its own, so one op's failure (a constraint, a row gone) is only its caller's.
+Ops must therefore have no effect outside the transaction they are given.
+
+The writer is a task that lives while there is work and ends when the queue is empty, in
+the event loop of the caller that found it idle. A caller that is cancelled while waiting
+does not cancel its op: the op runs (or already ran) with the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sitechat import metrics
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Op = Callable[[AsyncConnection], Awaitable[T]]
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+# Most ops in one transaction: bounds how long one commit holds SQLite's write lock.
+MAX_BATCH = 128
+
+
+class GroupCommit:
+    def __init__(self, transaction: Transaction, *, max_batch: int = MAX_BATCH) -> None:
+        self._transaction = transaction
+        self._max_batch = max_batch
+        self._pending: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def run(self, op: Op[T]) -> T:
+        """Run ``op`` in a transaction shared with the other ops waiting; its result once
+        that transaction has committed (or its own error)."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        # A caller cancelled while waiting never reads its op's error: do not warn of it.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._pending.append((op, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        return await asyncio.shield(future)
+
+    async def close(self) -> None:
+        """Until every op handed over is written."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            metrics.GROUP_COMMIT_SIZE.observe(len(batch))
+            try:
+                results = await self._commit([op for op, _ in batch])
+            except BaseException as exc:
+                if len(batch) == 1 or not isinstance(exc, Exception):
+                    for _, future in batch:
+                        _settle(future, exc=exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                # Someone's op failed the whole batch: each runs alone, so only its own
+                # caller hears of its failure.
+                for op, future in batch:
+                    try:
+                        (result,) = await self._commit([op])
+                    except Exception as single:
+                        _settle(future, exc=single)
+                    else:
+                        _settle(future, result=result)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                _settle(future, result=result)
+
+    async def _commit(self, ops: list[Op[Any]]) -> list[Any]:
+        async with self._transaction() as connection:
+            return [await op(connection) for op in ops]
+
+
+def _settle(
+    future: asyncio.Future[Any], *, result: Any = None, exc: BaseException | None = None
+) -> None:
+    if future.done():  # cannot happen (callers wait through a shield); never raise here
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
