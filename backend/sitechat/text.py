@@ -7,6 +7,7 @@ stems only need to agree with each other, not be English words.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Words with an apostrophe keep only their first part: "store's" -> "store".
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?", re.UNICODE)
@@ -164,6 +165,7 @@ STOPWORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=65536)  # words repeat: most calls are one dict lookup
 def stem(word: str) -> str:
     """A light stemmer: enough to match "opens"/"opening"/"opened"/"open", "prices"/"price",
     "embedding"/"embed", "policies"/"policy" or "closes"/"closed" with "close"."""
@@ -206,6 +208,7 @@ def content_terms(text: str) -> list[str]:
     return [stem(w) for w in content_words(text)]
 
 
+@lru_cache(maxsize=4096)  # the same passages come back for many questions
 def terms(text: str) -> frozenset[str]:
-    """The distinct ``content_terms`` of ``text``."""
+    """The distinct ``content_terms`` of ``text`` (remembered for recent texts)."""
     return frozenset(content_terms(text))

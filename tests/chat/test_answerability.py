@@ -7,12 +7,17 @@ from __future__ import annotations
 import pytest
 
 from sitechat.chat.answerability import (
+    bm25_term,
     distinctive_terms,
     expected_answer_found,
     is_greeting,
     judge,
+    passage_terms,
+    question_words,
+    supports,
 )
 from sitechat.retrieval.base import Chunk, ScoredChunk
+from sitechat.text import stem
 
 BAKERY = [
     "Allergens. We do not bake gluten-free bread. Spelt and rye contain gluten too.",
@@ -88,6 +93,35 @@ def test_spelling_variants_of_a_term_still_support_it() -> None:
     texts = ["Connect the thermostat to Wi-Fi.", "Use two-factor authentication."]
     assert judge("Why won't it connect to my wifi?", passages(*texts)).answerable
     assert judge("How do I authenticate?", passages(*texts)).answerable
+
+
+def test_the_search_indexs_stems_support_forms_the_light_stemmer_misses() -> None:
+    """Regression (make eval): "save" against "savings"/"saved", "fries" against "fried".
+    The light stemmer and the five-letter prefix miss both; BM25's Snowball stems agree."""
+    savings = "Energy report. Estimated savings: the money you saved by lowering it at night."
+    fried = "Warranty. Damage from lightning is covered: a unit fried by a surge is replaced."
+    assert not supports(stem("save"), passage_terms(savings))
+    assert not supports(stem("fries"), passage_terms(fried))
+
+    assert judge("Do I save energy at night?", passages(savings)).answerable
+    assert judge("What if lightning fries my unit?", passages(fried)).answerable
+
+
+def test_the_search_indexs_stems_do_not_support_another_word() -> None:
+    """Snowball merges forms of one word, not neighbours in meaning: pizza stays unsupported."""
+    verdict = judge("Do you bake sourdough pizza?", passages(*BAKERY))
+    assert not verdict.answerable
+    assert verdict.unsupported == ("pizza",)
+
+
+def test_each_distinctive_term_keeps_the_word_it_came_from() -> None:
+    """The term is matched against the passages' terms, the word against their BM25 terms."""
+    assert question_words("Are you hiring bakers? Hiring now?") == {
+        "hir": "hiring",
+        "baker": "bakers",
+    }
+    assert bm25_term("hiring") == bm25_term("hire") is not None
+    assert bm25_term("the") is None  # a stopword: BM25 keeps no term for it
 
 
 def test_a_typed_answer_in_the_passages_outweighs_an_unknown_place() -> None:

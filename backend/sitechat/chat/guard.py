@@ -27,7 +27,12 @@ class RepetitionGuard:
 
     def feed(self, text: str) -> bool:
         """Add streamed text; True when the answer has started to loop."""
+        # The buffer holds no sentence boundary: a new one ends at most one character
+        # before this text (". " split across tokens). Most tokens end no sentence.
+        start = max(len(self._buffer) - 1, 0)
         self._buffer += text
+        if not _BOUNDARY.search(self._buffer, start):
+            return False
         parts = _BOUNDARY.split(self._buffer)
         # The last part may be an unfinished sentence: keep it for the next feed.
         self._buffer = parts.pop()

@@ -43,6 +43,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from sitechat.llm.base import ContextPassage
@@ -70,9 +71,7 @@ class LinkPolicy:
     def of(cls, allowed_origins: Iterable[str], passages: Iterable[ContextPassage]) -> LinkPolicy:
         urls: set[str] = set()
         for passage in passages:
-            found = [passage.url] if passage.url else []
-            found += [_trim(m.group()) for m in _URL_IN_TEXT.finditer(passage.text)]
-            urls.update(u for u in map(_normalise, found) if u is not None)
+            urls |= _passage_urls(passage.url, passage.text)
         hosts = []
         for origin in allowed_origins:
             host = _host(origin)
@@ -90,6 +89,14 @@ class LinkPolicy:
         return host is not None and any(
             host == allowed or host.endswith(f".{allowed}") for allowed in self.hosts
         )
+
+
+@lru_cache(maxsize=4096)  # the same passages come back for many questions
+def _passage_urls(url: str | None, text: str) -> frozenset[str]:
+    """A passage's own URL and those written in its text, normalised."""
+    found = [url] if url else []
+    found += [_trim(m.group()) for m in _URL_IN_TEXT.finditer(text)]
+    return frozenset(u for u in map(_normalise, found) if u is not None)
 
 
 class LinkGuard:

@@ -23,7 +23,7 @@ from statistics import fmean
 from typing import Any, Literal
 
 from sitechat.retrieval.base import ScoredChunk
-from sitechat.text import content_terms
+from sitechat.text import content_terms, terms
 
 Level = Literal["high", "medium", "low", "none"]
 _RANK: dict[Level, int] = {"none": 0, "low": 1, "medium": 2, "high": 3}
@@ -99,10 +99,10 @@ class ContextQuality:
         return out
 
 
-def _coverage(terms: set[str], text: str) -> float:
-    if not terms:
+def _coverage(question: set[str], passage_terms: frozenset[str]) -> float:
+    if not question:
         return 0.0
-    return len(terms & set(content_terms(text))) / len(terms)
+    return len(question & passage_terms) / len(question)
 
 
 def _coverage_level(terms: set[str], coverage: float, top_coverage: float) -> Level:
@@ -126,11 +126,12 @@ def assess(
 ) -> ContextQuality:
     if not results:
         return ContextQuality("none", 0.0, 0.0, 0, 0.0, 0.0)
-    terms = set(content_terms(question))
-    passages = [f"{r.chunk.title} {r.chunk.heading or ''} {r.chunk.text}" for r in results]
-    coverage = _coverage(terms, " ".join(passages))
-    top_coverage = _coverage(terms, passages[0])
-    level = _coverage_level(terms, coverage, top_coverage)
+    asked = set(content_terms(question))
+    # Each passage's terms are remembered (``terms``): the same passages answer many questions.
+    found = [terms(f"{r.chunk.title} {r.chunk.heading or ''} {r.chunk.text}") for r in results]
+    coverage = _coverage(asked, frozenset().union(*found))
+    top_coverage = _coverage(asked, found[0])
+    level = _coverage_level(asked, coverage, top_coverage)
     similarities = [r.similarity for r in results if r.similarity is not None]
     top_similarity = max(similarities) if similarities else None
     if top_similarity is not None:
