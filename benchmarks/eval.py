@@ -147,10 +147,11 @@ def invented_links(answer: str, allowed: Sequence[str], corpus: str) -> list[str
 
 
 @contextmanager
-def provider_settings(provider: str, data_dir: Path) -> Iterator[Settings]:
+def provider_settings(provider: str, data_dir: Path, embedding: str = "none") -> Iterator[Settings]:
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "default_provider": provider,
+        "embedding_provider": embedding,
         # A shared CPU can make the local model slow to start: measure answers, not timeouts.
         "model_first_token_timeout_seconds": 600,
         **UNLIMITED,
@@ -226,8 +227,13 @@ async def ask(
     return result
 
 
-async def run_provider(provider: str, sets: Sequence[QualitySet]) -> dict[str, list[Asked]]:
-    with tempfile.TemporaryDirectory() as tmp, provider_settings(provider, Path(tmp)) as settings:
+async def run_provider(
+    provider: str, sets: Sequence[QualitySet], embedding: str = "none"
+) -> dict[str, list[Asked]]:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        provider_settings(provider, Path(tmp), embedding) as settings,
+    ):
         app = create_app(settings, preload_model=provider == "local")
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
@@ -290,13 +296,20 @@ async def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.eval")
     parser.add_argument("--providers", default=",".join(PROVIDERS))
     parser.add_argument("--sets", default="thermostat,bakery,library")
+    parser.add_argument(
+        "--embedding",
+        choices=["none", "local"],
+        default="none",
+        help="dense embeddings: none (the default deployment) or local (MiniLM, hybrid search "
+        "and answerability's word meanings)",
+    )
     parser.add_argument("--out", type=Path, default=Path("test-artifacts/eval.json"))
     args = parser.parse_args(list(argv))
     sets = [load(name) for name in args.sets.split(",")]
     report: dict[str, Any] = {}
     for provider in args.providers.split(","):
         started = time.perf_counter()
-        results = await run_provider(provider, sets)
+        results = await run_provider(provider, sets, args.embedding)
         print(table(provider, results))
         print(f"({time.perf_counter() - started:.0f} s)\n", flush=True)
         report[provider] = {

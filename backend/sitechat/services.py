@@ -21,6 +21,7 @@ import anyio
 from sitechat.answers.frames import RedisFrames
 from sitechat.answers.runs import AnswerRuns
 from sitechat.answers.service import Answers
+from sitechat.chat.answerability import WordMeaning
 from sitechat.chat.pipeline import ChatService
 from sitechat.chat.ports import ChatSettings
 from sitechat.chat.quality import DEFAULT_SIMILARITY_LEVELS, OPENAI_SIMILARITY_LEVELS
@@ -41,7 +42,7 @@ from sitechat.ingestion.netguard import AddressPolicy, parse_networks
 from sitechat.ingestion.runner import JobRunner
 from sitechat.llm.registry import ModelRegistry
 from sitechat.retrieval.base import VectorStore
-from sitechat.retrieval.dense import DenseEncoder, build_encoder
+from sitechat.retrieval.dense import DenseEncoder, MiniLMEmbedder, build_encoder
 from sitechat.retrieval.index_lock import IndexLock
 from sitechat.shared_state.config_cache import ConfigCache, ConfigInvalidator, SharedConfigLoader
 from sitechat.shared_state.redis_link import RedisLink
@@ -192,6 +193,9 @@ class Services:
             configs = ConfigCache(loader, ttl_seconds=settings.config_cache_ttl_seconds)
             presence = WorkerPresence(redis, ttl_seconds=settings.worker_heartbeat_seconds)
             chat = ChatService(
+                # With the local dense model, answerability also asks it which words mean
+                # the same (a rescue for paraphrases; see chat.answerability).
+                meaning=WordMeaning(encoder) if isinstance(encoder, MiniLMEmbedder) else None,
                 worker_id=presence.worker_id,
                 messages=store,
                 vectors=vectors,

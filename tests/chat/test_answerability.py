@@ -4,18 +4,25 @@ share its words? Small fixed corpora; the measured rates over whole knowledge ba
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
 import pytest
 
 from sitechat.chat.answerability import (
+    WordMeaning,
     bm25_term,
     distinctive_terms,
     expected_answer_found,
     is_greeting,
     judge,
+    judge_with_meaning,
     passage_terms,
     question_words,
     supports,
 )
+from sitechat.errors import VectorStoreError
 from sitechat.retrieval.base import Chunk, ScoredChunk
 from sitechat.text import stem
 
@@ -154,3 +161,150 @@ def test_a_follow_up_without_a_subject_of_its_own_is_not_small_talk() -> None:
     assert judge("and what about it then? cost", results).verdict == "small_talk"
     assert judge("and what about it then? cost", results, follow_up=True).answerable
     assert not judge("and the pizza?", results, follow_up=True).answerable
+
+
+class FixedVectors:
+    """A stand-in model: hand-made word vectors, normalised, and a count of encoded words."""
+
+    def __init__(self, vectors: dict[str, tuple[float, ...]]) -> None:
+        self.vectors = vectors
+        self.encoded: list[str] = []
+
+    def load_blocking(self) -> FixedVectors:
+        return self
+
+    def encode(self, texts: Sequence[str], **_: Any) -> Any:
+        import numpy as np
+
+        self.encoded.extend(texts)
+        rows = [self.vectors.get(t, (0.0, 0.0, 0.0, 1.0)) for t in texts]
+        return np.array([[x / math.hypot(*row) for x in row] for row in rows])
+
+
+class NoModel:
+    """What loading the model gives without the ``dense`` extra."""
+
+    def __init__(self) -> None:
+        self.loads = 0
+
+    def load_blocking(self) -> Any:
+        self.loads += 1
+        raise VectorStoreError("Local embeddings need the 'dense' extra")
+
+
+class MustNotLoad:
+    def load_blocking(self) -> Any:
+        raise AssertionError("the model was loaded for a question the words already answer")
+
+
+ROOMS = "Room sensors. Pair a room sensor to measure the temperature in other rooms."
+SHIPPING = "Shipping. We ship to Germany, Austria and France."
+
+
+async def test_a_passage_word_that_stands_out_in_meaning_supports_a_missing_term() -> None:
+    model = FixedVectors({"bedroom": (1.0, 0.1, 0.0, 0.0), "rooms": (1.0, 0.0, 0.0, 0.0)})
+    question = "Can I measure the temperature in the bedroom too?"
+    assert judge(question, passages(ROOMS)).unsupported == ("bedroom",)
+    verdict = await judge_with_meaning(question, passages(ROOMS), meaning=WordMeaning(model))
+    assert verdict.answerable
+    assert verdict.unsupported == ()
+
+
+async def test_a_word_with_close_rivals_in_the_passages_is_not_a_synonym() -> None:
+    """'Australia' is close to 'Germany', but as close to 'Austria' and 'France': one more
+    country of a list, not another word for one of them."""
+    model = FixedVectors(
+        {
+            "australia": (1.0, 0.6, 0.0, 0.0),
+            "germany": (1.0, 0.5, 0.0, 0.0),
+            "austria": (1.0, 0.45, 0.1, 0.0),
+            "france": (1.0, 0.4, 0.2, 0.0),
+        }
+    )
+    verdict = await judge_with_meaning(
+        "Do you ship to Australia?", passages(SHIPPING), meaning=WordMeaning(model)
+    )
+    assert not verdict.answerable
+    assert verdict.unsupported == ("australia",)
+
+
+async def test_a_distant_word_supports_nothing() -> None:
+    # cosine 0.45 with "bread", and 0 with every other word
+    model = FixedVectors({"pizza": (1.0, 2.0, 0.0, 0.0), "bread": (1.0, 0.0, 0.0, 0.0)})
+    verdict = await judge_with_meaning(
+        "Do you bake gluten-free pizza?", passages(*BAKERY), meaning=WordMeaning(model)
+    )
+    assert verdict.unsupported == ("pizza",)
+    assert not verdict.answerable
+
+
+async def test_answerable_questions_never_load_the_model() -> None:
+    meaning = WordMeaning(MustNotLoad())
+    verdict = await judge_with_meaning(
+        "Is the sourdough vegan?", passages(*BAKERY), meaning=meaning
+    )
+    assert verdict.answerable
+    assert (await judge_with_meaning("hello", [], meaning=meaning)).verdict == "greeting"
+    assert not (await judge_with_meaning("Do you sell bread?", [], meaning=meaning)).answerable
+
+
+async def test_without_the_model_the_lexical_verdict_stands_and_loading_is_not_retried() -> None:
+    model = NoModel()
+    meaning = WordMeaning(model)
+    question = "Can I measure the temperature in the bedroom too?"
+    for _ in range(2):
+        verdict = await judge_with_meaning(question, passages(ROOMS), meaning=meaning)
+        assert verdict == judge(question, passages(ROOMS))
+    assert model.loads == 1
+    assert not meaning.available
+
+
+async def test_word_vectors_are_cached() -> None:
+    model = FixedVectors({"bedroom": (1.0, 0.1, 0.0, 0.0), "rooms": (1.0, 0.0, 0.0, 0.0)})
+    meaning = WordMeaning(model)
+    for _ in range(2):
+        await judge_with_meaning("Is it for the bedroom?", passages(ROOMS), meaning=meaning)
+    assert sorted(model.encoded) == sorted(set(model.encoded))
+
+
+@pytest.fixture(scope="module")
+def minilm_meaning() -> WordMeaning:
+    """The real all-MiniLM-L6-v2 (about 10 s to load), once for this module."""
+    from sitechat.retrieval.dense import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    embedder.load_blocking()
+    return WordMeaning(embedder)
+
+
+@pytest.mark.dense_model
+@pytest.mark.parametrize(
+    ("question", "passage"),
+    [
+        ("Can I measure the temperature in the bedroom too?", ROOMS),
+        ("Are you hiring bakers?", "Jobs. We are looking for a baker for the night shift."),
+    ],
+)
+async def test_minilm_rescues_a_paraphrase(
+    minilm_meaning: WordMeaning, question: str, passage: str
+) -> None:
+    assert not judge(question, passages(passage)).answerable
+    assert (
+        await judge_with_meaning(question, passages(passage), meaning=minilm_meaning)
+    ).answerable
+
+
+@pytest.mark.dense_model
+@pytest.mark.parametrize(
+    ("question", "passage"),
+    [
+        ("Do you ship to Australia?", SHIPPING + " Returns from Germany and Austria are free."),
+        ("Do you sell gluten-free pizza?", BAKERY[0]),
+        ("Can I borrow a laptop?", "Borrowing. Borrow books, DVDs and board games with your card."),
+    ],
+)
+async def test_minilm_leaves_a_near_miss_unanswerable(
+    minilm_meaning: WordMeaning, question: str, passage: str
+) -> None:
+    verdict = await judge_with_meaning(question, passages(passage), meaning=minilm_meaning)
+    assert not verdict.answerable

@@ -30,25 +30,49 @@ them paraphrases whose key word is in no chunk ("cash back" for a refund). The m
 numbers per set, and the signals that did not work (the best
 passage's dense similarity, its margin, the local model judging, support from more passages,
 compound heads, weighing the missing terms by IDF), are in ``docs/context-quality.md``.
+
+``judge_with_meaning`` adds an optional rescue for paraphrases, by the meaning of single
+words (all-MiniLM-L6-v2, the ``dense`` extra): an unsupported term is supported by a passage
+word close to it (cosine at least ``SYNONYM_SIMILARITY``) that stands out from the passage's
+other words (by ``SYNONYM_MARGIN``): "bedroom" by "rooms", "hiring" by "jobs", "Spanish" by
+"language". A near miss usually names one more member of a list the passages enumerate
+("Australia" to a shop shipping to Germany, Austria and France): its nearest word has close
+rivals, and it stays unsupported. It runs only on questions the lexical rule finds
+unanswerable, and without the model it changes nothing.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Literal
+from functools import cache, lru_cache
+from typing import Any, Literal, Protocol
 
+import anyio
+
+from sitechat.errors import VectorStoreError
 from sitechat.retrieval.base import ScoredChunk
+from sitechat.retrieval.dense import MiniLMEmbedder
 from sitechat.retrieval.sparse import embed_document, embed_query
 from sitechat.text import content_terms, content_words, stem, words
+
+logger = logging.getLogger(__name__)
 
 Verdict = Literal["answerable", "unanswerable", "small_talk", "greeting"]
 
 # A shared prefix this long makes two terms the same word ("authenticate"/"authentication").
 PREFIX_MATCH = 5
+# A passage word means a question's word when their cosine (all-MiniLM-L6-v2) is at least
+# this, and beats the passage's next closest word of another stem by the margin. Chosen on the
+# three sets of ``make eval`` (see ``docs/context-quality.md``).
+SYNONYM_SIMILARITY = 0.6
+SYNONYM_MARGIN = 0.15
+WORD_CACHE_SIZE = 8192
 
 # Words that say how a question is asked rather than what it is about. A general list of
 # common English verbs, adjectives and adverbs, not drawn from any chatbot's documents, and
@@ -213,13 +237,125 @@ def judge(
         return Answerability("answerable" if follow_up and results else "small_talk")
     if not results:
         return Answerability("unanswerable", tuple(wanted))
-    texts = [f"{r.chunk.title} {r.chunk.heading or ''} {r.chunk.text}" for r in results]
+    texts = _texts(results)
     covered = frozenset().union(*map(passage_terms, texts))
     missing = {term: word for term, word in wanted.items() if not supports(term, covered)}
     if missing:  # the index's own stems may still hold them
         indexed = frozenset().union(*map(passage_bm25_terms, texts))
         missing = {t: w for t, w in missing.items() if bm25_term(w) not in indexed}
     unsupported = tuple(missing)
+    if not unsupported:
+        return Answerability("answerable")
+    if len(unsupported) < len(wanted) and expected_answer_found(question, texts):
+        return Answerability("answerable", unsupported)
+    return Answerability("unanswerable", unsupported)
+
+
+def _texts(results: Sequence[ScoredChunk]) -> list[str]:
+    return [f"{r.chunk.title} {r.chunk.heading or ''} {r.chunk.text}" for r in results]
+
+
+class ModelLoader(Protocol):
+    """Loads a sentence-transformers model (``MiniLMEmbedder`` does) in the calling thread."""
+
+    def load_blocking(self) -> Any: ...
+
+
+class WordMeaning:
+    """Which words mean the same, by all-MiniLM-L6-v2's vectors of single words.
+
+    The model loads the first time it is needed, in a worker thread, as does every encoding.
+    Word vectors are cached (LRU): the same passages, so the same words, come back. Without
+    the ``dense`` extra (or if the model fails to load) it finds no synonyms, and says so once
+    in the log.
+    """
+
+    def __init__(
+        self, embedder: ModelLoader | None = None, *, cache_size: int = WORD_CACHE_SIZE
+    ) -> None:
+        self._embedder: ModelLoader = embedder or MiniLMEmbedder()
+        self._cache_size = cache_size
+        self._vectors: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()  # the cache and the model, used from worker threads
+        self.available = True
+
+    async def synonyms(self, wanted: Sequence[str], candidates: Sequence[str]) -> set[str]:
+        """The words of ``wanted`` that one of ``candidates`` means (see the module
+        docstring)."""
+        if not self.available or not wanted or not candidates:
+            return set()
+        try:
+            return await anyio.to_thread.run_sync(
+                self._synonyms_blocking, list(wanted), list(candidates)
+            )
+        except (VectorStoreError, ImportError):
+            self.available = False
+            logger.info("answerability: no word meanings (no local dense model)", exc_info=True)
+            return set()
+
+    def _synonyms_blocking(self, wanted: list[str], candidates: list[str]) -> set[str]:
+        import numpy as np
+
+        with self._lock:
+            vectors = self._encode(wanted + candidates)
+        passage = np.array(vectors[len(wanted) :])
+        found: set[str] = set()
+        for word, vector in zip(wanted, vectors[: len(wanted)], strict=True):
+            similarity = passage @ vector
+            order = np.argsort(-similarity)
+            best = order[0]
+            best_term = frozenset({stem(candidates[best])})
+            rival = next(
+                (similarity[i] for i in order[1:] if not supports(stem(candidates[i]), best_term)),
+                0.0,
+            )
+            best_similarity = float(similarity[best])
+            if best_similarity >= SYNONYM_SIMILARITY and best_similarity - rival >= SYNONYM_MARGIN:
+                found.add(word)
+        return found
+
+    def _encode(self, texts: list[str]) -> list[Any]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            model = self._embedder.load_blocking()
+            encoded = model.encode(
+                missing, batch_size=64, normalize_embeddings=True, show_progress_bar=False
+            )
+            self._vectors.update(zip(missing, encoded, strict=True))
+        for text in texts:
+            self._vectors.move_to_end(text)
+        while len(self._vectors) > max(self._cache_size, len(texts)):
+            self._vectors.popitem(last=False)
+        return [self._vectors[t] for t in texts]
+
+
+@cache
+def shared_word_meaning() -> WordMeaning:
+    """The process's ``WordMeaning``: one model, one cache, created on first use."""
+    return WordMeaning()
+
+
+async def judge_with_meaning(
+    question: str,
+    results: Sequence[ScoredChunk],
+    *,
+    follow_up: bool = False,
+    meaning: WordMeaning | None = None,
+) -> Answerability:
+    """``judge``, then, for an unanswerable question, the unsupported terms that a passage
+    word means are supported too (see the module docstring). Answerable questions pay
+    nothing; ``meaning`` defaults to ``shared_word_meaning()``."""
+    verdict = judge(question, results, follow_up=follow_up)
+    if verdict.verdict != "unanswerable" or not results:
+        return verdict
+    wanted = question_words(question)
+    texts = _texts(results)
+    candidates = sorted({w for t in texts for w in content_words(t) if not w.isdigit()})
+    meaning = meaning or shared_word_meaning()
+    meant = await meaning.synonyms([wanted[t] for t in verdict.unsupported], candidates)
+    unsupported = tuple(t for t in verdict.unsupported if wanted[t] not in meant)
+    if len(unsupported) == len(verdict.unsupported):
+        return verdict
     if not unsupported:
         return Answerability("answerable")
     if len(unsupported) < len(wanted) and expected_answer_found(question, texts):

@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 
 from sitechat import logs, metrics
-from sitechat.chat.answerability import is_greeting
+from sitechat.chat.answerability import WordMeaning, is_greeting, judge_with_meaning
 from sitechat.chat.answerability import judge as judge_answerability
 from sitechat.chat.events import (
     ChatEvent,
@@ -97,6 +97,7 @@ class ChatService:
         enhancer: QueryEnhancer | None = None,
         similarity_levels: SimilarityLevels | None = None,
         worker_id: str | None = None,
+        meaning: WordMeaning | None = None,
     ) -> None:
         self.messages = messages
         # This process, on the answers it generates (the orphan sweeper reads it).
@@ -109,6 +110,8 @@ class ChatService:
         self.enhancer = enhancer or QueryEnhancer(rewrite_providers=())
         # How dense similarity maps to context-quality levels (hybrid search only).
         self.similarity_levels = similarity_levels or DEFAULT_SIMILARITY_LEVELS
+        # Which words mean the same (a local dense model): paraphrases become answerable.
+        self.meaning = meaning
 
     # --- phase 1 -------------------------------------------------------------------------
 
@@ -128,13 +131,27 @@ class ChatService:
             raise ChatbotNotFound()
         logs.chatbot_id.set(config.id)  # on every log line of this turn
         session_id = request.session_id or new_session_id()
-        opened = await self.messages.begin_turn(
-            config.id,
-            session_id,
-            message,
-            visitor_id=request.visitor_id,
-            worker_id=self.worker_id,
+        # The search needs nothing stored: it runs while the turn's rows are written.
+        search = (
+            None
+            if is_greeting(message) or is_follow_up(message)
+            else asyncio.ensure_future(self._search(config.id, message))
         )
+        if search is not None:
+            # Its result may go unused (the query got rewritten); never leave an error unread.
+            search.add_done_callback(lambda t: t.cancelled() or t.exception())
+        try:
+            opened = await self.messages.begin_turn(
+                config.id,
+                session_id,
+                message,
+                visitor_id=request.visitor_id,
+                worker_id=self.worker_id,
+            )
+        except BaseException:
+            if search is not None:
+                search.cancel()
+            raise
         return ChatTurn(
             request,
             config,
@@ -143,7 +160,16 @@ class ChatService:
             opened.answer,
             started_at,
             new_conversation=opened.created,
+            search=search,
         )
+
+    async def _search(
+        self, chatbot_id: str, query: str, variants: Sequence[str] = ()
+    ) -> list[ScoredChunk]:
+        with metrics.RETRIEVAL.time():
+            return await self.vectors.search(
+                chatbot_id, query, self.settings.retrieval_top_k, variants=variants
+            )
 
     # --- phase 2 -------------------------------------------------------------------------
 
@@ -221,21 +247,14 @@ class ChatService:
         )
 
         async def search(query: str, variants: Sequence[str] = ()) -> list[ScoredChunk]:
-            with metrics.RETRIEVAL.time():
-                return await self.vectors.search(
-                    config.id, query, self.settings.retrieval_top_k, variants=variants
-                )
+            return await self._search(config.id, query, variants)
 
-        # The raw message is searched at once, while history loads and the query is
-        # enhanced: most messages are not rewritten, and their search is then already done.
-        # A greeting gets the chatbot's greeting: no search, no model, free.
+        # The raw message's search began with the turn (``open_turn``), while its rows were
+        # written; history loads and the query is enhanced meanwhile: most messages are not
+        # rewritten, and their search is then already done. A greeting gets the chatbot's
+        # greeting: no search, no model, free.
         greeting = is_greeting(message)
-        speculative = (
-            None if greeting or is_follow_up(message) else asyncio.ensure_future(search(message))
-        )
-        if speculative is not None:
-            # Its result may go unused (the query got rewritten); never leave an error unread.
-            speculative.add_done_callback(lambda t: t.cancelled() or t.exception())
+        speculative = turn.search
         try:
             yield StartEvent(message_id=turn.answer.id, session_id=turn.session_id)
             history = (
@@ -266,9 +285,13 @@ class ChatService:
         quality = assess(enhanced.text, results, similarity_levels=self.similarity_levels)
         # Sharing words is not answering: passages that miss what the question asks about
         # (or small talk, which asks about nothing in them) get the fallback too.
-        answerability = judge_answerability(
-            enhanced.text, results, follow_up=is_follow_up(message) or enhanced.rewritten
-        )
+        follow_up = is_follow_up(message) or enhanced.rewritten
+        if self.meaning is not None:
+            answerability = await judge_with_meaning(
+                enhanced.text, results, follow_up=follow_up, meaning=self.meaning
+            )
+        else:
+            answerability = judge_answerability(enhanced.text, results, follow_up=follow_up)
         quality = dataclasses.replace(
             quality,
             level=quality.level if answerability.answerable else "none",

@@ -7,6 +7,7 @@ turn (a graceful restart today) ask its answer to end early.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ class ChatTurn:
     started_at: float  # time.monotonic() when the request arrived
     # This turn began the conversation: there is no history to read.
     new_conversation: bool = False
+    # The search for the message as asked, begun as the turn opened (None: a greeting or a
+    # follow-up, whose search waits for the rewritten question).
+    search: asyncio.Future[list[ScoredChunk]] | None = field(default=None, compare=False)
     stop: StopSignal = field(default_factory=StopSignal, compare=False)
 
     @property

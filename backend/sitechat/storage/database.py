@@ -17,15 +17,21 @@ import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from sitechat.storage import migrate as migrations
-from sitechat.storage.engine import SQLITE_BEGIN_OPTION, build_engine, enable_sqlite_wal
-from sitechat.storage.group_commit import GroupCommit
+from sitechat.storage.engine import (
+    SQLITE_BEGIN_OPTION,
+    build_engine,
+    build_sqlite_writer,
+    enable_sqlite_wal,
+)
+from sitechat.storage.group_commit import GroupCommit, Op
 from sitechat.storage.translate import translate_errors
 from sitechat.storage.urls import Backend, DatabaseTarget, build_ssl_context, parse_database_url
 
@@ -48,7 +54,8 @@ class Database:
         self._reader: async_sessionmaker[AsyncSession] | None = None
         self._writer: async_sessionmaker[AsyncSession] | None = None
         self._write_engine: AsyncEngine | None = None
-        self.group = GroupCommit(self.transaction)
+        self._sqlite_writer: Engine | None = None
+        self.group = GroupCommit(self.run_batch)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -77,6 +84,7 @@ class Database:
             writer_engine = self._engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
             self._write_engine = writer_engine
             self._writer = async_sessionmaker(writer_engine, expire_on_commit=False)
+            self._sqlite_writer = build_sqlite_writer(self.target, echo=self._echo)
             logger.info("database: %s", self.target.safe_url)
         if migrate:
             try:
@@ -109,6 +117,9 @@ class Database:
             self._reader = self._writer = None
             self._write_engine = None
             await engine.dispose()
+        if self._sqlite_writer is not None:
+            writer, self._sqlite_writer = self._sqlite_writer, None
+            await anyio.to_thread.run_sync(writer.dispose)
 
     @asynccontextmanager
     async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -124,15 +135,17 @@ class Database:
             async with maker() as session:
                 yield session
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction on one connection (SQLAlchemy Core, no ORM session),
-        committed when the block ends; on SQLite it holds the write lock from the start."""
-        if self._write_engine is None:
-            raise RuntimeError("Database.start() has not been called")
+    async def run_batch(self, ops: list[Op[Any]]) -> list[Any]:
+        """Run ``ops`` (functions of a synchronous Core ``Connection``) in one write
+        transaction and commit it; their results. On a SQLite file the whole transaction
+        runs in one worker thread; elsewhere through SQLAlchemy's ``run_sync``."""
         with translate_errors():
+            if self._sqlite_writer is not None:
+                return await anyio.to_thread.run_sync(_run_all, self._sqlite_writer, ops)
+            if self._write_engine is None:
+                raise RuntimeError("Database.start() has not been called")
             async with self._write_engine.begin() as connection:
-                yield connection
+                return await connection.run_sync(_in_transaction, ops)
 
     async def _build(self) -> AsyncEngine:
         target = self.target
@@ -146,6 +159,15 @@ class Database:
             with translate_errors():  # e.g. the folder's parent is a file, or read-only
                 await anyio.to_thread.run_sync(_prepare_sqlite_file, target.sqlite_path)
         return build_engine(target, echo=self._echo, ssl_context=ssl_context)
+
+
+def _run_all(engine: Engine, ops: list[Op[Any]]) -> list[Any]:
+    with engine.begin() as connection:
+        return _in_transaction(connection, ops)
+
+
+def _in_transaction(connection: Connection, ops: list[Op[Any]]) -> list[Any]:
+    return [op(connection) for op in ops]
 
 
 def _prepare_sqlite_file(path: Path) -> None:

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -49,13 +49,26 @@ def build_engine(
         options["pool_recycle"] = POOL_RECYCLE_SECONDS
     engine = create_async_engine(target.url, connect_args=connect_args, **options)
     if target.backend == "sqlite":
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine.sync_engine)
     return engine
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
+def build_sqlite_writer(target: DatabaseTarget, *, echo: bool = False) -> Engine | None:
+    """A synchronous engine on the same SQLite file, for writes that run whole in a worker
+    thread (``Database.run_batch``): one thread hop per transaction, where aiosqlite makes
+    one per statement. None for an in-memory database (a second engine would not see it).
+    Its transactions take the write lock at ``BEGIN``."""
+    if target.backend != "sqlite" or target.sqlite_path is None:
+        return None
+    connect_args = {**target.connect_args, "check_same_thread": False}
+    engine = create_engine(
+        target.url.set(drivername="sqlite"), connect_args=connect_args, echo=echo
+    )
+    _install_sqlite_hooks(engine)
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
 
+
+def _install_sqlite_hooks(sync_engine: Engine) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Hand BEGIN to SQLAlchemy (see the module docstring).

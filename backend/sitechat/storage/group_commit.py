@@ -12,6 +12,11 @@ If the shared transaction fails, no op's work is kept: each op of the batch is r
 transaction of its own, so one op's failure (a constraint, a row gone) is only its caller's.
 Ops must therefore have no effect outside the transaction they are given.
 
+Ops are plain functions of a synchronous SQLAlchemy ``Connection`` (Core statements), so a
+whole batch runs in one call: on SQLite in one worker thread, on Postgres through
+SQLAlchemy's ``run_sync`` bridge (``Database.run_batch``). With aiosqlite every statement
+would be a round trip between the event loop and SQLite's thread.
+
 The writer is a task that lives while there is work and ends when the queue is empty, in
 the event loop of the caller that found it idle. A caller that is cancelled while waiting
 does not cancel its op: the op runs (or already ran) with the others.
@@ -22,26 +27,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from sitechat import metrics
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Op = Callable[[AsyncConnection], Awaitable[T]]
-Transaction = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+Op = Callable[[Connection], T]
+# Runs ops in one transaction, committed before it returns their results.
+BatchRunner = Callable[[list[Op[Any]]], Awaitable[list[Any]]]
 
 # Most ops in one transaction: bounds how long one commit holds SQLite's write lock.
 MAX_BATCH = 128
 
 
 class GroupCommit:
-    def __init__(self, transaction: Transaction, *, max_batch: int = MAX_BATCH) -> None:
-        self._transaction = transaction
+    def __init__(self, run_batch: BatchRunner, *, max_batch: int = MAX_BATCH) -> None:
+        self._run_batch = run_batch
         self._max_batch = max_batch
         self._pending: list[tuple[Op[Any], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -68,7 +73,7 @@ class GroupCommit:
             del self._pending[: self._max_batch]
             metrics.GROUP_COMMIT_SIZE.observe(len(batch))
             try:
-                results = await self._commit([op for op, _ in batch])
+                results = await self._run_batch([op for op, _ in batch])
             except BaseException as exc:
                 if len(batch) == 1 or not isinstance(exc, Exception):
                     for _, future in batch:
@@ -80,7 +85,7 @@ class GroupCommit:
                 # caller hears of its failure.
                 for op, future in batch:
                     try:
-                        (result,) = await self._commit([op])
+                        (result,) = await self._run_batch([op])
                     except Exception as single:
                         _settle(future, exc=single)
                     else:
@@ -88,10 +93,6 @@ class GroupCommit:
                 continue
             for (_, future), result in zip(batch, results, strict=True):
                 _settle(future, result=result)
-
-    async def _commit(self, ops: list[Op[Any]]) -> list[Any]:
-        async with self._transaction() as connection:
-            return [await op(connection) for op in ops]
 
 
 def _settle(

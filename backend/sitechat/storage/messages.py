@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any, cast, get_args
 
 from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitechat.domain import (
     Conversation,
@@ -143,8 +143,8 @@ class MessageStore(Repository):
         now = utcnow()
         ids = (new_id(), new_id(), new_id())
 
-        async def op(connection: AsyncConnection) -> OpenedTurn:
-            return await _open_turn(
+        def op(connection: Connection) -> OpenedTurn:
+            return _open_turn(
                 connection, chatbot_id, session_id, question, visitor_id, worker_id, now, ids
             )
 
@@ -243,16 +243,16 @@ class MessageStore(Repository):
         }
         period = month_of(utcnow())
 
-        async def op(connection: AsyncConnection) -> bool:
-            known = owner or await _owner(connection, message_id)
+        def op(connection: Connection) -> bool:
+            known = owner or _owner(connection, message_id)
             statement = update(_MESSAGES).where(_MESSAGES.c.id == message_id)
             if only_if_streaming:
                 statement = statement.where(_MESSAGES.c.status == "streaming")
-            if rowcount(await connection.execute(statement.values(values))) == 0:
+            if rowcount(connection.execute(statement.values(values))) == 0:
                 if only_if_streaming:
                     return False
                 raise NotFound("No message with that id.")
-            await add_usage(
+            add_usage(
                 connection,
                 org_id=known[1],
                 chatbot_id=known[0],
@@ -348,8 +348,8 @@ class MessageStore(Repository):
             return [records.message(row) for row in rows]
 
 
-async def _open_turn(
-    connection: AsyncConnection,
+def _open_turn(
+    connection: Connection,
     chatbot_id: str,
     session_id: str,
     question: str,
@@ -361,15 +361,13 @@ async def _open_turn(
     """``MessageStore.begin_turn``'s statements, inside the caller's transaction."""
     conversations = _CONVERSATIONS.c
     conversation_id, question_id, answer_id = ids
-    found = (
-        await connection.execute(
-            select(conversations.id, conversations.created_at, conversations.visitor_id).where(
-                conversations.chatbot_id == chatbot_id, conversations.session_id == session_id
-            )
+    found = connection.execute(
+        select(conversations.id, conversations.created_at, conversations.visitor_id).where(
+            conversations.chatbot_id == chatbot_id, conversations.session_id == session_id
         )
     ).first()
     if found is None:
-        await connection.execute(
+        connection.execute(
             insert(_CONVERSATIONS).values(
                 id=conversation_id,
                 chatbot_id=chatbot_id,
@@ -391,7 +389,7 @@ async def _open_turn(
             # Bound to no visitor yet: it becomes this one's (see ``_claim``).
             touch = touch.where(conversations.visitor_id.is_(None)).values(visitor_id=visitor_id)
             owner = visitor_id
-        if rowcount(await connection.execute(touch.values(updated_at=now))) == 0:
+        if rowcount(connection.execute(touch.values(updated_at=now))) == 0:
             raise ConversationNotFound()  # another visitor claimed it a moment ago
         conversation = Conversation(
             conversation_id, chatbot_id, session_id, found.created_at, now, visitor_id=owner
@@ -403,7 +401,7 @@ async def _open_turn(
     ]
     rows[0].update(common, worker_id=None)
     rows[1].update(common, worker_id=worker_id)
-    await connection.execute(insert(_MESSAGES), rows)
+    connection.execute(insert(_MESSAGES), rows)
     return OpenedTurn(
         conversation,
         Message(question_id, conversation_id, "user", question, "complete", now),
@@ -412,18 +410,16 @@ async def _open_turn(
     )
 
 
-async def _owner(connection: AsyncConnection, message_id: str) -> tuple[str, str]:
+def _owner(connection: Connection, message_id: str) -> tuple[str, str]:
     """(chatbot id, org id) of a message; ``NotFound`` if there is no such message."""
-    found = (
-        await connection.execute(
-            select(_CHATBOTS.c.id, _CHATBOTS.c.org_id)
-            .select_from(
-                _MESSAGES.join(
-                    _CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id
-                ).join(_CHATBOTS, _CHATBOTS.c.id == _CONVERSATIONS.c.chatbot_id)
+    found = connection.execute(
+        select(_CHATBOTS.c.id, _CHATBOTS.c.org_id)
+        .select_from(
+            _MESSAGES.join(_CONVERSATIONS, _CONVERSATIONS.c.id == _MESSAGES.c.conversation_id).join(
+                _CHATBOTS, _CHATBOTS.c.id == _CONVERSATIONS.c.chatbot_id
             )
-            .where(_MESSAGES.c.id == message_id)
         )
+        .where(_MESSAGES.c.id == message_id)
     ).first()
     if found is None:
         raise NotFound("No message with that id.")

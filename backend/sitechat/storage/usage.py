@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from sitechat.domain import RejectionCount, TokenUsage
 from sitechat.errors import InvalidInput, NotFound
@@ -33,8 +35,8 @@ def day_of(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d")
 
 
-async def add_usage(
-    session: AsyncSession | AsyncConnection,
+def add_usage(
+    connection: Connection,
     *,
     org_id: str,
     chatbot_id: str,
@@ -42,7 +44,8 @@ async def add_usage(
     prompt_tokens: int,
     completion_tokens: int,
 ) -> None:
-    """Add tokens to the org's and the chatbot's month, inside the caller's transaction."""
+    """Add tokens to the org's and the chatbot's month, inside the caller's transaction
+    (a group commit's: see ``Database.group``)."""
     if prompt_tokens <= 0 and completion_tokens <= 0:
         return
     rows = [
@@ -55,32 +58,43 @@ async def add_usage(
         }
         for scope, scope_id in (("org", org_id), ("chatbot", chatbot_id))
     ]
-    await _add(
-        session,
-        UsageCounterRow,
-        rows,
-        keys=("scope", "scope_id", "period"),
-        sums=("prompt_tokens", "completion_tokens"),
+    connection.execute(
+        _upsert(
+            connection.dialect.name,
+            UsageCounterRow,
+            rows,
+            keys=("scope", "scope_id", "period"),
+            sums=("prompt_tokens", "completion_tokens"),
+        )
     )
 
 
 async def _add(
-    session: AsyncSession | AsyncConnection,
+    session: AsyncSession,
     model: type[UsageCounterRow] | type[GateRejectionRow],
     rows: Sequence[Mapping[str, Any]],
     *,
     keys: Sequence[str],
     sums: Sequence[str],
 ) -> None:
-    bind = session if isinstance(session, AsyncConnection) else session.get_bind()
-    dialect = bind.dialect.name
+    dialect = session.get_bind().dialect.name
+    await session.execute(_upsert(dialect, model, rows, keys=keys, sums=sums))
+
+
+def _upsert(
+    dialect: str,
+    model: type[UsageCounterRow] | type[GateRejectionRow],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    sums: Sequence[str],
+) -> Executable:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).values(list(rows))
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: getattr(model, name) + getattr(statement.excluded, name) for name in sums},
     )
-    await session.execute(statement)
 
 
 class UsageLedger:
