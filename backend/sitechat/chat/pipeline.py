@@ -281,6 +281,7 @@ class ChatService:
         finally:
             if speculative is not None and not speculative.done():
                 speculative.cancel()
+            turn.search = speculative = None  # the chunks found live on in ``results`` only
 
         quality = assess(enhanced.text, results, similarity_levels=self.similarity_levels)
         # Sharing words is not answering: passages that miss what the question asks about
@@ -328,6 +329,9 @@ class ChatService:
             if quality.level == "none":  # the best chunks matched; keep the model's answer
                 quality = dataclasses.replace(quality, level="low")
             progress.quality = quality
+        # The chunks' texts are in the prompt now: an answer that streams for minutes (or
+        # waits on a silent model) need not hold them twice.
+        del results, used
         yield SourcesEvent(progress.sources, quality.to_dict())
         if turn.stop.requested:
             return  # stopped before the model was called: nothing to pay

@@ -45,7 +45,7 @@ class ChatRequest:
     visitor_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChatTurn:
     request: ChatRequest
     config: ChatbotConfig

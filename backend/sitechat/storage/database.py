@@ -31,7 +31,7 @@ from sitechat.storage.engine import (
     build_sqlite_writer,
     enable_sqlite_wal,
 )
-from sitechat.storage.group_commit import GroupCommit, Op
+from sitechat.storage.group_commit import GroupCommit, Op, WriteBatch
 from sitechat.storage.translate import translate_errors
 from sitechat.storage.urls import Backend, DatabaseTarget, build_ssl_context, parse_database_url
 
@@ -136,7 +136,7 @@ class Database:
                 yield session
 
     async def run_batch(self, ops: list[Op[Any]]) -> list[Any]:
-        """Run ``ops`` (functions of a synchronous Core ``Connection``) in one write
+        """Run ``ops`` (functions of a ``WriteBatch``: a synchronous Core connection) in one write
         transaction and commit it; their results. On a SQLite file the whole transaction
         runs in one worker thread; elsewhere through SQLAlchemy's ``run_sync``."""
         with translate_errors():
@@ -167,7 +167,10 @@ def _run_all(engine: Engine, ops: list[Op[Any]]) -> list[Any]:
 
 
 def _in_transaction(connection: Connection, ops: list[Op[Any]]) -> list[Any]:
-    return [op(connection) for op in ops]
+    batch = WriteBatch(connection)
+    results = [op(batch) for op in ops]
+    batch.finish()
+    return results
 
 
 def _prepare_sqlite_file(path: Path) -> None:

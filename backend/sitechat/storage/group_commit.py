@@ -12,10 +12,12 @@ If the shared transaction fails, no op's work is kept: each op of the batch is r
 transaction of its own, so one op's failure (a constraint, a row gone) is only its caller's.
 Ops must therefore have no effect outside the transaction they are given.
 
-Ops are plain functions of a synchronous SQLAlchemy ``Connection`` (Core statements), so a
-whole batch runs in one call: on SQLite in one worker thread, on Postgres through
-SQLAlchemy's ``run_sync`` bridge (``Database.run_batch``). With aiosqlite every statement
-would be a round trip between the event loop and SQLite's thread.
+Ops are plain functions of a ``WriteBatch``: its synchronous SQLAlchemy ``Connection``
+(Core statements), and sums that many ops add to (a month's token usage) written once per
+batch, just before the commit, rather than once per op. A whole batch runs in one call: on
+SQLite in one worker thread, on Postgres through SQLAlchemy's ``run_sync`` bridge
+(``Database.run_batch``). With aiosqlite every statement would be a round trip between the
+event loop and SQLite's thread.
 
 The writer is a task that lives while there is work and ends when the queue is empty, in
 the event loop of the caller that found it idle. A caller that is cancelled while waiting
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
@@ -36,7 +38,34 @@ from sitechat import metrics
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Op = Callable[[Connection], T]
+Sums = dict[Hashable, list[int]]
+SumsWriter = Callable[[Connection, Sums], None]
+
+
+class WriteBatch:
+    """What an op of a group commit writes through: the transaction's connection, and sums
+    added up across the batch's ops, each kind written by its ``SumsWriter`` at the end."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._sums: dict[SumsWriter, Sums] = {}
+
+    def add(self, writer: SumsWriter, key: Hashable, values: tuple[int, ...]) -> None:
+        """Add ``values`` to the sums under ``key``, which ``writer`` writes at the end."""
+        sums = self._sums.setdefault(writer, {})
+        if key in sums:
+            sums[key] = [a + b for a, b in zip(sums[key], values, strict=True)]
+        else:
+            sums[key] = list(values)
+
+    def finish(self) -> None:
+        """Write the sums (before the commit)."""
+        for writer, sums in self._sums.items():
+            writer(self.connection, sums)
+        self._sums.clear()
+
+
+Op = Callable[[WriteBatch], T]
 # Runs ops in one transaction, committed before it returns their results.
 BatchRunner = Callable[[list[Op[Any]]], Awaitable[list[Any]]]
 

@@ -20,6 +20,7 @@ from sitechat.domain import (
 from sitechat.errors import ChatbotNotFound, Conflict, ConversationNotFound, NotFound
 from sitechat.storage import records
 from sitechat.storage.base import Repository, check_choice, new_id, rowcount, utcnow
+from sitechat.storage.group_commit import WriteBatch
 from sitechat.storage.models import (
     ChatbotRow,
     ConversationRow,
@@ -143,9 +144,9 @@ class MessageStore(Repository):
         now = utcnow()
         ids = (new_id(), new_id(), new_id())
 
-        def op(connection: Connection) -> OpenedTurn:
+        def op(batch: WriteBatch) -> OpenedTurn:
             return _open_turn(
-                connection, chatbot_id, session_id, question, visitor_id, worker_id, now, ids
+                batch.connection, chatbot_id, session_id, question, visitor_id, worker_id, now, ids
             )
 
         try:
@@ -243,7 +244,8 @@ class MessageStore(Repository):
         }
         period = month_of(utcnow())
 
-        def op(connection: Connection) -> bool:
+        def op(batch: WriteBatch) -> bool:
+            connection = batch.connection
             known = owner or _owner(connection, message_id)
             statement = update(_MESSAGES).where(_MESSAGES.c.id == message_id)
             if only_if_streaming:
@@ -253,7 +255,7 @@ class MessageStore(Repository):
                     return False
                 raise NotFound("No message with that id.")
             add_usage(
-                connection,
+                batch,
                 org_id=known[1],
                 chatbot_id=known[0],
                 period=period,

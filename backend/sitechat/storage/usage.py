@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +22,7 @@ from sqlalchemy.sql.expression import Executable
 from sitechat.domain import RejectionCount, TokenUsage
 from sitechat.errors import InvalidInput, NotFound
 from sitechat.storage.database import Database
+from sitechat.storage.group_commit import Sums, WriteBatch
 from sitechat.storage.models import ChatbotRow, GateRejectionRow, OrgRow, UsageCounterRow
 
 Scope = str  # "org" | "chatbot"
@@ -36,7 +38,7 @@ def day_of(moment: datetime) -> str:
 
 
 def add_usage(
-    connection: Connection,
+    batch: WriteBatch,
     *,
     org_id: str,
     chatbot_id: str,
@@ -44,28 +46,42 @@ def add_usage(
     prompt_tokens: int,
     completion_tokens: int,
 ) -> None:
-    """Add tokens to the org's and the chatbot's month, inside the caller's transaction
-    (a group commit's: see ``Database.group``)."""
+    """Add tokens to the org's and the chatbot's month, inside a group commit's transaction
+    (``Database.group``): the batch's answers are summed and each month written once."""
     if prompt_tokens <= 0 and completion_tokens <= 0:
         return
-    rows = [
-        {
-            "scope": scope,
-            "scope_id": scope_id,
-            "period": period,
-            "prompt_tokens": max(prompt_tokens, 0),
-            "completion_tokens": max(completion_tokens, 0),
-        }
-        for scope, scope_id in (("org", org_id), ("chatbot", chatbot_id))
-    ]
-    connection.execute(
-        _upsert(
-            connection.dialect.name,
-            UsageCounterRow,
-            rows,
-            keys=("scope", "scope_id", "period"),
-            sums=("prompt_tokens", "completion_tokens"),
+    tokens = (max(prompt_tokens, 0), max(completion_tokens, 0))
+    batch.add(_write_usage, ("org", org_id, period), tokens)
+    batch.add(_write_usage, ("chatbot", chatbot_id, period), tokens)
+
+
+def _write_usage(connection: Connection, sums: Sums) -> None:
+    rows = []
+    for key, (prompt, completion) in sums.items():
+        scope, scope_id, period = cast(tuple[str, str, str], key)
+        rows.append(
+            {
+                "scope": scope,
+                "scope_id": scope_id,
+                "period": period,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+            }
         )
+    connection.execute(_usage_upsert(connection.dialect.name), rows)
+
+
+@cache
+def _usage_upsert(dialect: str) -> Executable:
+    """Add one row's tokens to its month (executed once per row: no row twice in a statement)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(UsageCounterRow)
+    return statement.on_conflict_do_update(
+        index_elements=["scope", "scope_id", "period"],
+        set_={
+            name: getattr(UsageCounterRow, name) + getattr(statement.excluded, name)
+            for name in ("prompt_tokens", "completion_tokens")
+        },
     )
 
 

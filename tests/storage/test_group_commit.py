@@ -1,0 +1,128 @@
+"""Group commit (``Database.group``): chat turns opened and answers ended at the same time
+share transactions, and one turn's failure stays its own. On SQLite, PostgreSQL and
+PostgreSQL in pooler mode, on the real databases."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from sitechat.domain import TokenUsage
+from sitechat.errors import ChatbotNotFound, ConversationNotFound
+from sitechat.storage import Database, Store
+from sitechat.storage.usage import UsageLedger, month_of
+
+
+@pytest.fixture
+async def bot(store: Store) -> tuple[str, str]:
+    org = await store.create_org("Acme")
+    await store.create_chatbot(org.id, name="Shop", chatbot_id="shop")
+    return org.id, "shop"
+
+
+def count_batches(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the transactions the group commit runs (it still runs them)."""
+    sizes: list[int] = []
+    run_batch = database.run_batch
+
+    async def counted(ops: list[Any]) -> list[Any]:
+        sizes.append(len(ops))
+        return await run_batch(ops)
+
+    monkeypatch.setattr(database.group, "_run_batch", counted)
+    return sizes
+
+
+async def test_turns_opened_at_once_share_transactions_and_each_is_stored(
+    store: Store, database: Database, bot: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, chatbot = bot
+    sizes = count_batches(database, monkeypatch)
+    opened = await asyncio.gather(
+        *(store.begin_turn(chatbot, f"session-{i:02d}", f"Question {i}?") for i in range(20)),
+        # Two questions racing in one new session: one conversation, both stored.
+        store.begin_turn(chatbot, "shared-session", "First?"),
+        store.begin_turn(chatbot, "shared-session", "Second?"),
+    )
+
+    assert sum(sizes) == 22 and len(sizes) < 22  # shared transactions
+    for i, turn in enumerate(opened[:20]):
+        assert turn.created
+        stored = await store.list_messages(turn.conversation.id)
+        assert [(m.id, m.role, m.content, m.status) for m in stored] == [
+            (turn.question.id, "user", f"Question {i}?", "complete"),
+            (turn.answer.id, "assistant", "", "streaming"),
+        ]
+    first, second = opened[20:]
+    assert first.conversation.id == second.conversation.id
+    assert [first.created, second.created].count(True) == 1
+    stored = await store.list_messages(first.conversation.id)
+    assert {m.content for m in stored if m.role == "user"} == {"First?", "Second?"}
+
+
+async def test_a_failing_turn_fails_alone_and_stores_nothing(
+    store: Store, database: Database, bot: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, chatbot = bot
+    await store.begin_turn(chatbot, "alices-session", "Hi?", visitor_id="alice")
+    sizes = count_batches(database, monkeypatch)
+
+    outcomes = await asyncio.gather(
+        *(store.begin_turn(chatbot, f"session-{i}", "Question?") for i in range(5)),
+        # Another visitor's session: as if it did not exist.
+        store.begin_turn(chatbot, "alices-session", "Let me in?", visitor_id="mallory"),
+        return_exceptions=True,
+    )
+
+    assert isinstance(outcomes[5], ConversationNotFound)
+    for turn in outcomes[:5]:
+        assert not isinstance(turn, BaseException)
+        assert len(await store.list_messages(turn.conversation.id)) == 2
+    conversation = await store.get_conversation(chatbot, "alices-session")
+    assert conversation is not None
+    assert [m.content for m in await store.list_messages(conversation.id)] == ["Hi?", ""]
+    assert max(sizes) > 1  # they did share a transaction, which the failure rolled back
+
+
+async def test_a_turn_for_a_deleted_chatbot_is_chatbot_not_found(
+    store: Store, bot: tuple[str, str]
+) -> None:
+    _, chatbot = bot
+    await store.delete_chatbot(chatbot)
+    with pytest.raises(ChatbotNotFound):
+        await store.begin_turn(chatbot, "session-1", "Anyone there?")
+
+
+async def test_answers_ended_at_once_add_up_their_usage_once_per_month(
+    store: Store, database: Database, bot: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org_id, chatbot = bot
+    turns = [await store.begin_turn(chatbot, f"session-{i}", "Question?") for i in range(10)]
+    sizes = count_batches(database, monkeypatch)
+    usage = {"prompt_tokens": 100, "completion_tokens": 7, "source": "provider"}
+
+    ended = await asyncio.gather(
+        *(
+            store.finish_message(
+                turn.answer.id,
+                content="An answer.",
+                status="complete",
+                usage=usage,
+                # Half know their owner (the pipeline does), half have it looked up.
+                owner=(chatbot, org_id) if i % 2 else None,
+            )
+            for i, turn in enumerate(turns)
+        )
+    )
+
+    assert ended == [True] * 10 and len(sizes) < 10
+    ledger = UsageLedger(database)
+    period = month_of(datetime.now(UTC))
+    assert await ledger.month_usage("org", org_id, period) == TokenUsage(1000, 70)
+    assert await ledger.month_usage("chatbot", chatbot, period) == TokenUsage(1000, 70)
+    for turn in turns:
+        [_, answer] = await store.list_messages(turn.conversation.id)
+        assert (answer.status, answer.content) == ("complete", "An answer.")
