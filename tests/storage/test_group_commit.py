@@ -24,7 +24,8 @@ async def bot(store: Store) -> tuple[str, str]:
 
 
 def count_batches(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The sizes of the transactions the group commit runs (it still runs them)."""
+    """The transactions the group commit runs, as their number of calls (an op, or many
+    items of one kind written together); it still runs them."""
     sizes: list[int] = []
     run_batch = database.run_batch
 
@@ -48,7 +49,7 @@ async def test_turns_opened_at_once_share_transactions_and_each_is_stored(
         store.begin_turn(chatbot, "shared-session", "Second?"),
     )
 
-    assert sum(sizes) == 22 and len(sizes) < 22  # shared transactions
+    assert len(sizes) < 22  # shared transactions
     for i, turn in enumerate(opened[:20]):
         assert turn.created
         stored = await store.list_messages(turn.conversation.id)
@@ -84,7 +85,7 @@ async def test_a_failing_turn_fails_alone_and_stores_nothing(
     conversation = await store.get_conversation(chatbot, "alices-session")
     assert conversation is not None
     assert [m.content for m in await store.list_messages(conversation.id)] == ["Hi?", ""]
-    assert max(sizes) > 1  # they did share a transaction, which the failure rolled back
+    assert len(sizes) < 6  # they shared a transaction, which the refusal did not spoil
 
 
 async def test_a_turn_for_a_deleted_chatbot_is_chatbot_not_found(

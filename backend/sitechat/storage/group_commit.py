@@ -66,6 +66,11 @@ class WriteBatch:
 
 
 Op = Callable[[WriteBatch], T]
+Item = TypeVar("Item")
+# Many callers' items of one kind written together (one statement for all, not one each):
+# a result per item, in order, or the exception that item alone failed with (having
+# written nothing). Raising fails the whole transaction.
+Bulk = Callable[[WriteBatch, list[Item]], list[Any]]
 # Runs ops in one transaction, committed before it returns their results.
 BatchRunner = Callable[[list[Op[Any]]], Awaitable[list[Any]]]
 
@@ -73,20 +78,40 @@ BatchRunner = Callable[[list[Op[Any]]], Awaitable[list[Any]]]
 MAX_BATCH = 128
 
 
+class _Pending:
+    __slots__ = ("bulk", "future", "item", "op")
+
+    def __init__(
+        self, future: asyncio.Future[Any], op: Op[Any] | None, bulk: Bulk[Any] | None, item: Any
+    ) -> None:
+        self.future = future
+        self.op = op
+        self.bulk = bulk
+        self.item = item
+
+
 class GroupCommit:
     def __init__(self, run_batch: BatchRunner, *, max_batch: int = MAX_BATCH) -> None:
         self._run_batch = run_batch
         self._max_batch = max_batch
-        self._pending: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def run(self, op: Op[T]) -> T:
         """Run ``op`` in a transaction shared with the other ops waiting; its result once
         that transaction has committed (or its own error)."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        return await self._enqueue(op, None, None)  # type: ignore[no-any-return]
+
+    async def bulk(self, bulk: Bulk[Item], item: Item) -> Any:
+        """Write ``item`` with the other items of ``bulk`` waiting, in one call of ``bulk``
+        inside a transaction shared with every other op waiting; its result once committed."""
+        return await self._enqueue(None, bulk, item)
+
+    async def _enqueue(self, op: Op[Any] | None, bulk: Bulk[Any] | None, item: Any) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         # A caller cancelled while waiting never reads its op's error: do not warn of it.
         future.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._pending.append((op, future))
+        self._pending.append(_Pending(future, op, bulk, item))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
         return await asyncio.shield(future)
@@ -102,26 +127,56 @@ class GroupCommit:
             del self._pending[: self._max_batch]
             metrics.GROUP_COMMIT_SIZE.observe(len(batch))
             try:
-                results = await self._run_batch([op for op, _ in batch])
+                await self._commit(batch)
             except BaseException as exc:
                 if len(batch) == 1 or not isinstance(exc, Exception):
-                    for _, future in batch:
-                        _settle(future, exc=exc)
+                    for pending in batch:
+                        _settle(pending.future, exc=exc)
                     if not isinstance(exc, Exception):
                         raise
                     continue
                 # Someone's op failed the whole batch: each runs alone, so only its own
                 # caller hears of its failure.
-                for op, future in batch:
+                for pending in batch:
                     try:
-                        (result,) = await self._run_batch([op])
+                        await self._commit([pending])
                     except Exception as single:
-                        _settle(future, exc=single)
-                    else:
-                        _settle(future, result=result)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                _settle(future, result=result)
+                        _settle(pending.future, exc=single)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        """One transaction for ``batch``: each op alone, each kind of bulk item together."""
+        groups: dict[Any, list[_Pending]] = {}
+        for pending in batch:
+            groups.setdefault(pending.bulk or pending, []).append(pending)
+        calls: list[Op[list[Any]]] = []
+        for members in groups.values():
+            first = members[0]
+            if first.bulk is None:
+                assert first.op is not None
+                calls.append(_single(first.op))
+            else:
+                calls.append(_many(first.bulk, [m.item for m in members]))
+        results = await self._run_batch(calls)
+        for members, outcomes in zip(groups.values(), results, strict=True):
+            for pending, outcome in zip(members, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    _settle(pending.future, exc=outcome)
+                else:
+                    _settle(pending.future, result=outcome)
+
+
+def _single(op: Op[Any]) -> Op[list[Any]]:
+    return lambda batch: [op(batch)]
+
+
+def _many(bulk: Bulk[Any], items: list[Any]) -> Op[list[Any]]:
+    def call(batch: WriteBatch) -> list[Any]:
+        outcomes = bulk(batch, items)
+        if len(outcomes) != len(items):
+            raise RuntimeError("a bulk write must give one outcome per item")
+        return outcomes
+
+    return call
 
 
 def _settle(

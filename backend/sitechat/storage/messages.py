@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast, get_args
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -141,23 +142,19 @@ class MessageStore(Repository):
         ``ConversationNotFound`` for another visitor's session; ``ChatbotNotFound`` if the
         chatbot was deleted meanwhile.
         """
-        now = utcnow()
-        ids = (new_id(), new_id(), new_id())
-
-        def op(batch: WriteBatch) -> OpenedTurn:
-            return _open_turn(
-                batch.connection, chatbot_id, session_id, question, visitor_id, worker_id, now, ids
-            )
-
+        turn = _TurnToOpen(
+            chatbot_id, session_id, question, visitor_id, worker_id, utcnow(), new_id(), new_id()
+        )
         try:
-            return await self._db.group.run(op)
+            opened: OpenedTurn = await self._db.group.bulk(_open_turns, turn)
         except Conflict:
             # Another process began this session's conversation a moment ago (its row is
             # there now), or the chatbot is gone (its conversations went with it).
             try:
-                return await self._db.group.run(op)
+                opened = await self._db.group.bulk(_open_turns, turn)
             except Conflict:
                 raise ChatbotNotFound() from None
+        return opened
 
     # --- messages ------------------------------------------------------------------------
 
@@ -350,66 +347,104 @@ class MessageStore(Repository):
             return [records.message(row) for row in rows]
 
 
-def _open_turn(
-    connection: Connection,
-    chatbot_id: str,
-    session_id: str,
-    question: str,
-    visitor_id: str | None,
-    worker_id: str | None,
-    now: datetime,
-    ids: tuple[str, str, str],
-) -> OpenedTurn:
-    """``MessageStore.begin_turn``'s statements, inside the caller's transaction."""
-    conversations = _CONVERSATIONS.c
-    conversation_id, question_id, answer_id = ids
-    found = connection.execute(
-        select(conversations.id, conversations.created_at, conversations.visitor_id).where(
-            conversations.chatbot_id == chatbot_id, conversations.session_id == session_id
+@dataclass(frozen=True, slots=True)
+class _TurnToOpen:
+    chatbot_id: str
+    session_id: str
+    question: str
+    visitor_id: str | None
+    worker_id: str | None
+    now: datetime
+    question_id: str
+    answer_id: str
+
+
+def _open_turns(batch: WriteBatch, turns: list[_TurnToOpen]) -> list[OpenedTurn | Exception]:
+    """``MessageStore.begin_turn`` for many turns at once, inside the batch's transaction:
+    one read of their conversations, then one statement each for the conversations created,
+    those touched and all the messages."""
+    connection = batch.connection
+    table = _CONVERSATIONS.c
+    keys = list(dict.fromkeys((t.chatbot_id, t.session_id) for t in turns))
+    known: dict[tuple[str, str], Conversation] = {
+        (row.chatbot_id, row.session_id): Conversation(
+            row.id, row.chatbot_id, row.session_id, row.created_at, row.updated_at, row.visitor_id
         )
-    ).first()
-    if found is None:
-        connection.execute(
-            insert(_CONVERSATIONS).values(
-                id=conversation_id,
-                chatbot_id=chatbot_id,
-                session_id=session_id,
-                created_at=now,
-                updated_at=now,
-                visitor_id=visitor_id,
+        for row in connection.execute(
+            select(
+                table.id,
+                table.chatbot_id,
+                table.session_id,
+                table.created_at,
+                table.updated_at,
+                table.visitor_id,
+            ).where(tuple_(table.chatbot_id, table.session_id).in_(keys))
+        )
+    }
+    created: list[dict[str, Any]] = []
+    touched: dict[str, datetime] = {}
+    messages: list[dict[str, Any]] = []
+    outcomes: list[OpenedTurn | Exception] = []
+    for turn in turns:
+        key = (turn.chatbot_id, turn.session_id)
+        conversation = known.get(key)
+        is_new = conversation is None
+        if conversation is None:
+            conversation = Conversation(
+                new_id(), *key, turn.now, turn.now, visitor_id=turn.visitor_id
             )
+            created.append(dataclasses.asdict(conversation))
+        elif turn.visitor_id is not None and conversation.visitor_id != turn.visitor_id:
+            if conversation.visitor_id is not None or not _claim_in(
+                connection, conversation.id, turn.visitor_id
+            ):
+                # Another visitor's session: as if it did not exist. Nothing was written.
+                outcomes.append(ConversationNotFound())
+                continue
+            conversation = dataclasses.replace(conversation, visitor_id=turn.visitor_id)
+        if not is_new:
+            conversation = dataclasses.replace(conversation, updated_at=turn.now)
+            touched[conversation.id] = turn.now
+        known[key] = conversation
+        common = {"conversation_id": conversation.id, "created_at": turn.now}
+        question = {"id": turn.question_id, "role": "user", "content": turn.question}
+        answer = {"id": turn.answer_id, "role": "assistant", "content": ""}
+        # In this order: ``seq`` puts each answer after its question.
+        messages.append({**question, **common, "status": "complete", "worker_id": None})
+        messages.append({**answer, **common, "status": "streaming", "worker_id": turn.worker_id})
+        outcomes.append(
+            OpenedTurn(
+                conversation,
+                Message(turn.question_id, conversation.id, "user", turn.question, "complete",
+                        turn.now),
+                Message(turn.answer_id, conversation.id, "assistant", "", "streaming", turn.now,
+                        worker_id=turn.worker_id),
+                created=is_new,
+            )
+        )  # fmt: skip
+    if created:
+        connection.execute(insert(_CONVERSATIONS), created)
+    if touched:
+        connection.execute(
+            update(_CONVERSATIONS)
+            .where(table.id == bindparam("conversation"))
+            .values(updated_at=bindparam("now")),
+            [{"conversation": cid, "now": now} for cid, now in touched.items()],
         )
-        conversation = Conversation(
-            conversation_id, chatbot_id, session_id, now, now, visitor_id=visitor_id
-        )
-    else:
-        conversation_id, owner = found.id, found.visitor_id
-        if visitor_id is not None and owner is not None and owner != visitor_id:
-            raise ConversationNotFound()  # another visitor's session: as if it did not exist
-        touch = update(_CONVERSATIONS).where(conversations.id == conversation_id)
-        if visitor_id is not None and owner is None:
-            # Bound to no visitor yet: it becomes this one's (see ``_claim``).
-            touch = touch.where(conversations.visitor_id.is_(None)).values(visitor_id=visitor_id)
-            owner = visitor_id
-        if rowcount(connection.execute(touch.values(updated_at=now))) == 0:
-            raise ConversationNotFound()  # another visitor claimed it a moment ago
-        conversation = Conversation(
-            conversation_id, chatbot_id, session_id, found.created_at, now, visitor_id=owner
-        )
-    common = {"conversation_id": conversation_id, "created_at": now}
-    rows: list[dict[str, Any]] = [  # in this order: ``seq`` puts the answer after its question
-        {"id": question_id, "role": "user", "content": question, "status": "complete"},
-        {"id": answer_id, "role": "assistant", "content": "", "status": "streaming"},
-    ]
-    rows[0].update(common, worker_id=None)
-    rows[1].update(common, worker_id=worker_id)
-    connection.execute(insert(_MESSAGES), rows)
-    return OpenedTurn(
-        conversation,
-        Message(question_id, conversation_id, "user", question, "complete", now),
-        Message(answer_id, conversation_id, "assistant", "", "streaming", now, worker_id=worker_id),
-        created=found is None,
+    if messages:
+        connection.execute(insert(_MESSAGES), messages)
+    return outcomes
+
+
+def _claim_in(connection: Connection, conversation_id: str, visitor_id: str) -> bool:
+    """Make a conversation bound to no visitor ``visitor_id``'s (see ``_claim``); False if
+    another visitor claimed it first."""
+    claimed = connection.execute(
+        update(_CONVERSATIONS)
+        .where(_CONVERSATIONS.c.id == conversation_id, _CONVERSATIONS.c.visitor_id.is_(None))
+        .values(visitor_id=visitor_id)
     )
+    return rowcount(claimed) == 1
 
 
 def _owner(connection: Connection, message_id: str) -> tuple[str, str]:
