@@ -5,7 +5,9 @@ PostgreSQL in pooler mode, on the real databases."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +129,40 @@ async def test_answers_ended_at_once_add_up_their_usage_once_per_month(
     for turn in turns:
         [_, answer] = await store.list_messages(turn.conversation.id)
         assert (answer.status, answer.content) == ("complete", "An answer.")
+
+
+async def test_on_sqlite_a_held_write_lock_is_waited_for_off_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    """The batch runs in the event loop only while SQLite's write lock is free; while another
+    connection holds it, the batch waits for it in a worker thread and the loop goes on."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'sitechat.db'}")
+    await database.start(migrate=True)
+    try:
+        store = Store(database)
+        org = await store.create_org("Acme")
+        await store.create_chatbot(org.id, name="Shop", chatbot_id="shop")
+        holder = sqlite3.connect(tmp_path / "sitechat.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        opening = asyncio.create_task(store.begin_turn("shop", "session-1", "Still there?"))
+        await asyncio.sleep(0.3)
+        assert not opening.done() and ticks >= 10  # waiting, and the loop is not blocked
+        holder.execute("COMMIT")
+        holder.close()
+        turn = await asyncio.wait_for(opening, 10)
+        ticker.cancel()
+        assert [m.content for m in await store.list_messages(turn.conversation.id)] == [
+            "Still there?",
+            "",
+        ]
+    finally:
+        await database.close()

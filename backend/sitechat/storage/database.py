@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from sitechat.storage import migrate as migrations
@@ -55,6 +56,7 @@ class Database:
         self._writer: async_sessionmaker[AsyncSession] | None = None
         self._write_engine: AsyncEngine | None = None
         self._sqlite_writer: Engine | None = None
+        self._sqlite_inline: Engine | None = None  # never waits for the write lock
         self.group = GroupCommit(self.run_batch)
 
     @classmethod
@@ -85,6 +87,7 @@ class Database:
             self._write_engine = writer_engine
             self._writer = async_sessionmaker(writer_engine, expire_on_commit=False)
             self._sqlite_writer = build_sqlite_writer(self.target, echo=self._echo)
+            self._sqlite_inline = build_sqlite_writer(self.target, echo=self._echo, busy_timeout=0)
             logger.info("database: %s", self.target.safe_url)
         if migrate:
             try:
@@ -117,6 +120,9 @@ class Database:
             self._reader = self._writer = None
             self._write_engine = None
             await engine.dispose()
+        if self._sqlite_inline is not None:
+            inline, self._sqlite_inline = self._sqlite_inline, None
+            inline.dispose()
         if self._sqlite_writer is not None:
             writer, self._sqlite_writer = self._sqlite_writer, None
             await anyio.to_thread.run_sync(writer.dispose)
@@ -137,9 +143,20 @@ class Database:
 
     async def run_batch(self, ops: list[Op[Any]]) -> list[Any]:
         """Run ``ops`` (functions of a ``WriteBatch``: a synchronous Core connection) in one write
-        transaction and commit it; their results. On a SQLite file the whole transaction
-        runs in one worker thread; elsewhere through SQLAlchemy's ``run_sync``."""
+        transaction and commit it; their results. Elsewhere than SQLite, through
+        SQLAlchemy's ``run_sync``. On a SQLite file, right here in the event loop: a batch
+        is a few statements on a local file, cheaper than handing it to a thread that then
+        contends with the loop for the GIL. That connection never waits for SQLite's write
+        lock (a blocked event loop could not let another connection finish): if someone
+        holds it (an admin write, another process), the batch runs in a worker thread that
+        waits for it."""
         with translate_errors():
+            if self._sqlite_inline is not None:
+                try:
+                    return _run_all(self._sqlite_inline, ops)
+                except OperationalError as exc:
+                    if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+                        raise
             if self._sqlite_writer is not None:
                 return await anyio.to_thread.run_sync(_run_all, self._sqlite_writer, ops)
             if self._write_engine is None:

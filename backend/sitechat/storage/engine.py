@@ -53,14 +53,18 @@ def build_engine(
     return engine
 
 
-def build_sqlite_writer(target: DatabaseTarget, *, echo: bool = False) -> Engine | None:
-    """A synchronous engine on the same SQLite file, for writes that run whole in a worker
-    thread (``Database.run_batch``): one thread hop per transaction, where aiosqlite makes
-    one per statement. None for an in-memory database (a second engine would not see it).
-    Its transactions take the write lock at ``BEGIN``."""
+def build_sqlite_writer(
+    target: DatabaseTarget, *, echo: bool = False, busy_timeout: float | None = None
+) -> Engine | None:
+    """A synchronous engine on the same SQLite file, for writes that run whole in one call
+    (``Database.run_batch``), where aiosqlite hops threads once per statement. None for an
+    in-memory database (a second engine would not see it). Its transactions take the write
+    lock at ``BEGIN``; ``busy_timeout`` (seconds) replaces the URL's wait for that lock."""
     if target.backend != "sqlite" or target.sqlite_path is None:
         return None
     connect_args = {**target.connect_args, "check_same_thread": False}
+    if busy_timeout is not None:
+        connect_args["timeout"] = busy_timeout
     engine = create_engine(
         target.url.set(drivername="sqlite"), connect_args=connect_args, echo=echo
     )
