@@ -50,7 +50,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 import anyio
@@ -59,7 +59,7 @@ from sitechat.errors import VectorStoreError
 from sitechat.retrieval.base import ScoredChunk
 from sitechat.retrieval.dense import MiniLMEmbedder
 from sitechat.retrieval.sparse import embed_document, embed_query
-from sitechat.text import content_terms, content_words, stem, words
+from sitechat.text import content_words, stem, terms, words
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def distinctive_terms(question: str) -> list[str]:
 @lru_cache(maxsize=4096)  # the same passages come back for many questions
 def passage_terms(text: str) -> frozenset[str]:
     """A passage's terms, plus each pair of adjacent words joined ("Wi-Fi" gives "wifi")."""
-    found = set(content_terms(text))
+    found = set(terms(text))  # shared with ``chat.quality``'s coverage (cached)
     split = words(text)
     found.update(stem(a + b) for a, b in itertools.pairwise(split))
     return frozenset(found)
@@ -329,12 +329,6 @@ class WordMeaning:
         return [self._vectors[t] for t in texts]
 
 
-@cache
-def shared_word_meaning() -> WordMeaning:
-    """The process's ``WordMeaning``: one model, one cache, created on first use."""
-    return WordMeaning()
-
-
 async def judge_with_meaning(
     question: str,
     results: Sequence[ScoredChunk],
@@ -344,14 +338,13 @@ async def judge_with_meaning(
 ) -> Answerability:
     """``judge``, then, for an unanswerable question, the unsupported terms that a passage
     word means are supported too (see the module docstring). Answerable questions pay
-    nothing; ``meaning`` defaults to ``shared_word_meaning()``."""
+    nothing; without ``meaning`` (no local dense model) this is ``judge``."""
     verdict = judge(question, results, follow_up=follow_up)
-    if verdict.verdict != "unanswerable" or not results:
+    if meaning is None or verdict.verdict != "unanswerable" or not results:
         return verdict
     wanted = question_words(question)
     texts = _texts(results)
     candidates = sorted({w for t in texts for w in content_words(t) if not w.isdigit()})
-    meaning = meaning or shared_word_meaning()
     meant = await meaning.synonyms([wanted[t] for t in verdict.unsupported], candidates)
     unsupported = tuple(t for t in verdict.unsupported if wanted[t] not in meant)
     if len(unsupported) == len(verdict.unsupported):

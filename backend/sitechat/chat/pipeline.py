@@ -35,7 +35,6 @@ import anyio
 
 from sitechat import logs, metrics
 from sitechat.chat.answerability import WordMeaning, is_greeting, judge_with_meaning
-from sitechat.chat.answerability import judge as judge_answerability
 from sitechat.chat.events import (
     ChatEvent,
     CompleteEvent,
@@ -287,12 +286,9 @@ class ChatService:
         # Sharing words is not answering: passages that miss what the question asks about
         # (or small talk, which asks about nothing in them) get the fallback too.
         follow_up = is_follow_up(message) or enhanced.rewritten
-        if self.meaning is not None:
-            answerability = await judge_with_meaning(
-                enhanced.text, results, follow_up=follow_up, meaning=self.meaning
-            )
-        else:
-            answerability = judge_answerability(enhanced.text, results, follow_up=follow_up)
+        answerability = await judge_with_meaning(
+            enhanced.text, results, follow_up=follow_up, meaning=self.meaning
+        )
         quality = dataclasses.replace(
             quality,
             level=quality.level if answerability.answerable else "none",

@@ -110,15 +110,9 @@ class MessageStore(Repository):
         visitors racing for it cannot both win."""
         if conversation.visitor_id is not None:
             return conversation if conversation.visitor_id == visitor_id else None
-        async with self._db.session(write=True) as session:
-            claimed = await session.execute(
-                update(ConversationRow)
-                .where(ConversationRow.id == conversation.id, ConversationRow.visitor_id.is_(None))
-                .values(visitor_id=visitor_id)
-                .execution_options(synchronize_session=False)
-            )
-            await session.commit()
-        if rowcount(claimed) == 1:
+        if await self._db.group.run(
+            lambda batch: _claim_in(batch.connection, conversation.id, visitor_id)
+        ):
             return dataclasses.replace(conversation, visitor_id=visitor_id)
         again = await self._find(conversation.chatbot_id, conversation.session_id)
         return again if again is not None and again.visitor_id == visitor_id else None

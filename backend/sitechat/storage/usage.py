@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -68,21 +68,13 @@ def _write_usage(connection: Connection, sums: Sums) -> None:
                 "completion_tokens": completion,
             }
         )
-    connection.execute(_usage_upsert(connection.dialect.name), rows)
-
-
-@cache
-def _usage_upsert(dialect: str) -> Executable:
-    """Add one row's tokens to its month (executed once per row: no row twice in a statement)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(UsageCounterRow)
-    return statement.on_conflict_do_update(
-        index_elements=["scope", "scope_id", "period"],
-        set_={
-            name: getattr(UsageCounterRow, name) + getattr(statement.excluded, name)
-            for name in ("prompt_tokens", "completion_tokens")
-        },
+    connection.execute(
+        _additive_upsert(connection.dialect.name, UsageCounterRow, _USAGE_KEYS, _USAGE_SUMS), rows
     )
+
+
+_USAGE_KEYS = ("scope", "scope_id", "period")
+_USAGE_SUMS = ("prompt_tokens", "completion_tokens")
 
 
 async def _add(
@@ -90,26 +82,29 @@ async def _add(
     model: type[UsageCounterRow] | type[GateRejectionRow],
     rows: Sequence[Mapping[str, Any]],
     *,
-    keys: Sequence[str],
-    sums: Sequence[str],
+    keys: tuple[str, ...],
+    sums: tuple[str, ...],
 ) -> None:
     dialect = session.get_bind().dialect.name
-    await session.execute(_upsert(dialect, model, rows, keys=keys, sums=sums))
+    await session.execute(_additive_upsert(dialect, model, keys, sums), list(rows))
 
 
-def _upsert(
+@cache
+def _additive_upsert(
     dialect: str,
     model: type[UsageCounterRow] | type[GateRejectionRow],
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    keys: Sequence[str],
-    sums: Sequence[str],
+    keys: tuple[str, ...],
+    sums: tuple[str, ...],
 ) -> Executable:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET n = n + excluded.n`` for each of
+    ``sums``, on the model's table (Core), executed with a list of rows: once per row, so
+    two rows of one key in a list add up instead of failing the statement."""
+    table = cast(Table, model.__table__)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(model).values(list(rows))
+    statement = insert(table)
     return statement.on_conflict_do_update(
         index_elements=list(keys),
-        set_={name: getattr(model, name) + getattr(statement.excluded, name) for name in sums},
+        set_={name: table.c[name] + statement.excluded[name] for name in sums},
     )
 
 
