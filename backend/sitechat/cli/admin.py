@@ -17,6 +17,7 @@ from sitechat.cli.common import (
     with_services,
 )
 from sitechat.config import Settings
+from sitechat.domain import ANSWER_SCOPES
 
 # --- db -------------------------------------------------------------------------------------
 
@@ -79,6 +80,21 @@ def chatbot_create(
     visitor_token: Annotated[
         bool, typer.Option(help="Require the widget's short-lived visitor token.")
     ] = True,
+    answer_scope: Annotated[
+        str,
+        typer.Option(
+            help="documents_only: answer only from its documents; documents_and_general: "
+            "may add general knowledge, said as such."
+        ),
+    ] = "documents_only",
+    fallback_providers: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fallback-provider",
+            help="A provider to answer when the chatbot's own fails before its first word "
+            "(repeat for several, in order).",
+        ),
+    ] = None,
 ) -> None:
     """Create a chatbot in an organisation and print its id."""
     from sitechat.gate.origins import InvalidOrigin, normalize_origin
@@ -94,9 +110,18 @@ def chatbot_create(
         origins = [normalize_origin(o) for o in allowed_origins or []]
     except InvalidOrigin as exc:
         raise CliError(f"--allowed-origin: {exc}") from exc
+    if answer_scope not in ANSWER_SCOPES:
+        raise CliError(f"--answer-scope must be {' or '.join(ANSWER_SCOPES)}")
     policy = {"any_origin": any_origin, "require_visitor_token": visitor_token}
 
     async def work(services: Any) -> Any:
+        known = services.settings.provider_names
+        unknown = [p for p in fallback_providers or () if p not in known]
+        if unknown:
+            raise CliError(
+                f"--fallback-provider {unknown[0]!r} is not a provider here; choose from: "
+                f"{', '.join(known)}"
+            )
         if await services.store.get_org(org_id) is None:
             raise CliError(f"no organisation with id {org_id}")
         chatbot = await services.store.create_chatbot(
@@ -107,6 +132,8 @@ def chatbot_create(
             provider=provider,
             model=model,
             allowed_origins=origins,
+            answer_scope=answer_scope,
+            fallback_providers=list(dict.fromkeys(fallback_providers or ())),
             settings=policy,
         )
         await services.chatbot_changed(chatbot.id)  # running servers drop a cached "unknown"

@@ -90,3 +90,41 @@ def test_cli_chatbot_name_of_only_spaces_is_a_one_line_error(
     )
     assert padded.exit_code == 0, padded.output
     assert stored(tmp_path, "web").name == "Web"
+
+
+def test_answer_scope_and_fallback_providers_are_checked_and_stored(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    """What the admin API sets on a chatbot the CLI sets too: its answer scope and the
+    providers that answer when its own fails; an unknown value is a one-line error that
+    stores nothing."""
+    created = cli.invoke(app, ["org", "create", "Acme"], catch_exceptions=False)
+    org_id = created.stdout.split("org id:")[1].split()[0]
+    base = ["chatbot", "create", "--org", org_id, "--name", "Help"]
+
+    default = cli.invoke(app, [*base, "--id", "plain"], catch_exceptions=False)
+    assert default.exit_code == 0, default.output
+    plain = stored(tmp_path, "plain")
+    assert (plain.answer_scope, plain.fallback_providers) == ("documents_only", ())
+
+    result = cli.invoke(
+        app,
+        [*base, "--id", "broad", "--answer-scope", "documents_and_general",
+         "--fallback-provider", "extractive", "--fallback-provider", "extractive"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    broad = stored(tmp_path, "broad")
+    assert broad.answer_scope == "documents_and_general"
+    assert broad.fallback_providers == ("extractive",)
+
+    scope = cli.invoke(app, [*base, "--id", "s", "--answer-scope", "anything"])
+    assert scope.exit_code == 1
+    assert scope.stderr.strip() == (
+        "error: --answer-scope must be documents_only or documents_and_general"
+    )
+    provider = cli.invoke(app, [*base, "--id", "p", "--fallback-provider", "nope"])
+    assert provider.exit_code == 1
+    assert provider.stderr.startswith("error: --fallback-provider 'nope' is not a provider here")
+    assert provider.stderr.strip().count("\n") == 0
+    assert stored(tmp_path, "s") is None and stored(tmp_path, "p") is None
