@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from sitechat.api.sse import encode_frame
+import anyio
+
+from sitechat.api.sse import PING_FRAME, EventStreamResponse, encode_frame
 from sitechat.chat.events import CompleteEvent, ErrorEvent, TokenEvent
 
 
@@ -43,3 +46,107 @@ def test_complete_event_shape() -> None:
     ).to_dict()
     assert body["type"] == "complete" and body["done"] is True
     assert {"content", "sources", "context_quality", "usage", "message_id"} <= set(body)
+
+
+class _Frames:
+    """An answer's frames as ``EventStreamResponse`` reads them: ``batches`` then silence
+    (``hold``) until closed; records whether it was closed."""
+
+    def __init__(self, batches: list[list[tuple[int, str]]], *, hold: bool) -> None:
+        self.batches = list(batches)
+        self.hold = hold
+        self.closed = False
+        self.closing = anyio.Event()
+
+    def __aiter__(self) -> _Frames:
+        return self
+
+    async def __anext__(self) -> list[tuple[int, str]]:
+        if self.batches:
+            return self.batches.pop(0)
+        if self.hold:
+            await anyio.sleep_forever()
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self.closed = True
+        self.closing.set()
+
+
+async def _never_disconnects() -> dict[str, Any]:
+    await anyio.sleep_forever()
+    raise AssertionError
+
+
+async def test_a_client_that_stops_reading_is_let_go_after_the_send_timeout() -> None:
+    frames = _Frames([[(1, '{"type":"start"}')], [(2, '{"type":"token"}')]], hold=False)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message.get("body", b"").startswith(b"id: 2"):
+            await anyio.sleep_forever()  # the socket's buffer is full: the write never ends
+
+    response = EventStreamResponse(frames, ping_interval=10.0, send_timeout=0.3)
+    with anyio.fail_after(5):
+        await response(_scope(), _never_disconnects, send)
+
+    assert response.disconnected and frames.closed
+    assert [m["body"][:5] for m in sent[1:]] == [b"id: 1", b"id: 2"]  # no final empty body
+
+
+async def test_pings_and_frames_are_sent_one_at_a_time() -> None:
+    """A ping due while a frame's write waits on the client goes out after it, never beside
+    it; a silent answer gets pings, and frames still reach the client between them."""
+    frames = _Frames([[(1, '{"type":"start"}')]], hold=True)
+    in_send = 0
+    overlaps = 0
+    bodies: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal in_send, overlaps
+        in_send += 1
+        overlaps += in_send > 1
+        try:
+            if message["type"] == "http.response.body":
+                bodies.append(message["body"])
+                await anyio.sleep(0.15)  # a slow client: each write takes a while
+        finally:
+            in_send -= 1
+
+    response = EventStreamResponse(frames, ping_interval=0.05, send_timeout=5.0)
+    with anyio.move_on_after(0.8):
+        await response(_scope(), _never_disconnects, send)
+
+    assert overlaps == 0
+    assert bodies[0].startswith(b"id: 1") and bodies.count(PING_FRAME) >= 2
+    assert frames.closed
+
+
+async def test_a_disconnect_ends_the_response_and_closes_the_frames_at_once() -> None:
+    frames = _Frames([[(1, '{"type":"start"}')]], hold=True)
+    bodies: list[bytes] = []
+    gone = anyio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            bodies.append(message["body"])
+
+    response = EventStreamResponse(frames, ping_interval=10.0, send_timeout=10.0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(response, _scope(), receive, send)
+        await anyio.sleep(0.05)
+        gone.set()
+        with anyio.fail_after(2):
+            await frames.closing.wait()
+
+    assert response.disconnected and bodies == [bodies[0]]
+    assert bodies[0].startswith(b"id: 1")
+
+
+def _scope() -> dict[str, Any]:
+    return {"type": "http", "method": "POST", "path": "/api/public/chat/stream", "headers": []}

@@ -11,8 +11,8 @@ JSON)``, numbered within the answer; this module owns every transport concern:
 - disconnects: the body races a listener for ``http.disconnect``; whichever ends first cancels
   the other. A reader leaving does not stop the answer: the run it reads from decides that
   (grace period, stop endpoint, graceful restart);
-- a lock so a ping never interleaves with a frame, and a send timeout so a client that stops
-  reading cannot pin the task forever.
+- one send at a time, so a ping never interleaves with a frame, and a send timeout so a
+  client that stops reading cannot pin the task forever (it counts as gone).
 
 Divergence from Starlette's ``StreamingResponse``: under ASGI spec 2.4 Starlette stops
 listening for ``http.disconnect`` and relies on a failing ``send``. A stalled model never
@@ -82,51 +82,75 @@ class EventStreamResponse(Response):
         raw_headers += [(k.lower().encode(), v.encode()) for k, v in self.extra_headers.items()]
         await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
 
-        lock = anyio.Lock()
+        # The body is sent from this task; one helper task (``watch``) pings, enforces the
+        # send timeout and listens for the disconnect. Two tasks per stream rather than one
+        # per concern, and nothing created per frame: a frame's send is timed by the
+        # watcher's clock, not by a cancel scope of its own.
         last_sent = time.monotonic()
+        sending_since: float | None = None  # when the send in progress began
+        send_done: anyio.Event | None = None  # made only when the other task waits for it
 
         async def send_body(chunk: bytes) -> None:
-            nonlocal last_sent
-            async with lock:
-                with anyio.fail_after(self.send_timeout):
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                last_sent = time.monotonic()
-
-        async def stream_frames(scope_to_cancel: anyio.CancelScope) -> None:
+            nonlocal last_sent, sending_since, send_done
+            while sending_since is not None:  # the other task is mid-send: one at a time
+                if send_done is None:
+                    send_done = anyio.Event()
+                await send_done.wait()
+            sending_since = time.monotonic()
             try:
-                async for batch in self.frames:
-                    await send_body(encode_frames(batch))
-            except OSError:
-                # The client went away between our check and the write.
-                self.disconnected = True
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
             finally:
-                scope_to_cancel.cancel()
+                sending_since = None
+                last_sent = time.monotonic()
+                if send_done is not None:
+                    send_done.set()
+                    send_done = None
 
-        async def keep_alive() -> None:
+        async def watch(body: anyio.CancelScope) -> None:
             while True:
-                idle = time.monotonic() - last_sent
-                if idle >= self.ping_interval:
-                    try:
-                        await send_body(PING_FRAME)
-                    except OSError:
+                now = time.monotonic()
+                if sending_since is not None:
+                    stalled = now - sending_since
+                    if stalled >= self.send_timeout:
+                        # The client stopped reading: it counts as gone.
+                        logger.info("client read nothing for %.0f s; closing", stalled)
                         self.disconnected = True
+                        body.cancel()
                         return
-                    continue
-                await anyio.sleep(self.ping_interval - idle)
-
-        async def listen_for_disconnect(scope_to_cancel: anyio.CancelScope) -> None:
-            while True:
-                message: Message = await receive()
-                if message["type"] == "http.disconnect":
-                    self.disconnected = True
-                    scope_to_cancel.cancel()
-                    return
+                    # Checked again by the next ping's time: the send may end meanwhile.
+                    wait = min(self.send_timeout - stalled, self.ping_interval)
+                else:
+                    idle = now - last_sent
+                    if idle >= self.ping_interval:
+                        try:
+                            with anyio.fail_after(self.send_timeout):
+                                await send_body(PING_FRAME)
+                        except (OSError, TimeoutError):
+                            self.disconnected = True
+                            body.cancel()
+                            return
+                        continue
+                    # Checked again within ``send_timeout``: a send may begin and stall.
+                    wait = min(self.ping_interval - idle, self.send_timeout)
+                # Waiting for ``receive()`` consumes nothing until a message arrives, so it
+                # may be cut short to ping or to check a send in progress.
+                with anyio.move_on_after(wait):
+                    message: Message = await receive()
+                    if message["type"] == "http.disconnect":
+                        self.disconnected = True
+                        body.cancel()
+                        return
 
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(stream_frames, tg.cancel_scope)
-                tg.start_soon(keep_alive)
-                tg.start_soon(listen_for_disconnect, tg.cancel_scope)
+                tg.start_soon(watch, tg.cancel_scope)
+                try:
+                    async for batch in self.frames:
+                        await send_body(encode_frames(batch))
+                except OSError:
+                    # The client went away between our check and the write.
+                    self.disconnected = True
+                tg.cancel_scope.cancel()
         finally:
             # The reader stops counting as one however the response ended.
             aclose = getattr(self.frames, "aclose", None)
