@@ -4,10 +4,18 @@ sees both the usage and the refusals in analytics."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sitechat.gate.budgets import seconds_until_next_month
+from sitechat.config import Settings
+from sitechat.domain import TokenUsage
+from sitechat.gate.budgets import BudgetGuard, seconds_until_next_month
+from sitechat.gate.policy import policy_of
+from sitechat.storage import Database, Store
+from sitechat.storage.usage import UsageLedger
 from tests.support.admin import admin_app
 from tests.support.scripted_openai import Script, ScriptedOpenAI
 
@@ -62,3 +70,42 @@ async def test_the_org_budget_covers_all_its_chatbots(
 def test_the_wait_runs_to_the_first_of_next_month_utc() -> None:
     assert seconds_until_next_month(datetime(2026, 12, 31, 23, 59, tzinfo=UTC)) == 60
     assert seconds_until_next_month(datetime(2026, 2, 1, tzinfo=UTC)) == 28 * 86400
+
+
+async def test_a_burst_after_the_cache_lapsed_reads_the_budget_once(tmp_path: Path) -> None:
+    """Many requests arriving together find the budget cache empty; they share one read of
+    the org's budget (and of a budgeted chatbot's usage) rather than one query each. A later
+    burst, once the cache lapsed, reads again; a burst that finds it fresh reads nothing."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'sitechat.db'}")
+    await database.start(migrate=True)
+    try:
+        store = Store(database)
+        org = await store.create_org("Acme")
+        config = await store.create_chatbot(
+            org.id, name="Shop", chatbot_id="shop", settings={"monthly_token_budget": 1000}
+        )
+        ledger = UsageLedger(database)
+        await ledger.set_org_budget(org.id, 5000)
+        reads: Counter[str] = Counter()
+
+        class CountingLedger(UsageLedger):
+            async def get_org_budget(self, org_id: str) -> int | None:
+                reads["budget"] += 1
+                return await super().get_org_budget(org_id)
+
+            async def month_usage(self, scope: str, scope_id: str, period: str) -> TokenUsage:
+                reads["usage"] += 1
+                return await super().month_usage(scope, scope_id, period)
+
+        guard = BudgetGuard(CountingLedger(database), cache_seconds=0.2)
+        policy = policy_of(config, Settings(_env_file=None))  # type: ignore[call-arg]
+
+        await asyncio.gather(*(guard.check(config, policy) for _ in range(50)))
+        assert reads == {"budget": 1, "usage": 2}  # the org's month and the chatbot's
+        await asyncio.gather(*(guard.check(config, policy) for _ in range(50)))
+        assert reads == {"budget": 1, "usage": 2}  # still cached
+        await asyncio.sleep(0.25)
+        await asyncio.gather(*(guard.check(config, policy) for _ in range(50)))
+        assert reads == {"budget": 2, "usage": 4}
+    finally:
+        await database.close()

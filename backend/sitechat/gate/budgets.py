@@ -11,15 +11,20 @@ while under budget finish, so a month can overshoot by what those answers use.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sitechat import metrics
 from sitechat.domain import ChatbotConfig, TokenUsage
 from sitechat.errors import BudgetExceeded
 from sitechat.gate.policy import ChatbotPolicy
 from sitechat.storage.usage import UsageLedger, month_of
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,7 @@ class BudgetGuard:
         self.cache_seconds = cache_seconds
         self._usage: dict[tuple[str, str, str], tuple[float, TokenUsage]] = {}
         self._org_budgets: dict[str, tuple[float, int | None]] = {}
+        self._reading: dict[object, asyncio.Task[Any]] = {}
 
     async def check(self, config: ChatbotConfig, policy: ChatbotPolicy) -> None:
         """``BudgetExceeded`` (429) when the chatbot's or its org's month is used up."""
@@ -92,7 +98,10 @@ class BudgetGuard:
         now = time.monotonic()
         if not fresh and cached is not None and cached[0] > now:
             return cached[1]
-        used = await self.ledger.month_usage(scope, scope_id, period)
+        if fresh:
+            used = await self.ledger.month_usage(scope, scope_id, period)
+        else:
+            used = await self._read_once(key, lambda: self.ledger.month_usage(*key))
         self._remember(self._usage, key, (now + self.cache_seconds, used))
         return used
 
@@ -101,9 +110,30 @@ class BudgetGuard:
         now = time.monotonic()
         if not fresh and cached is not None and cached[0] > now:
             return cached[1]
-        budget = await self.ledger.get_org_budget(org_id)
+        if fresh:
+            budget = await self.ledger.get_org_budget(org_id)
+        else:
+            budget = await self._read_once(org_id, lambda: self.ledger.get_org_budget(org_id))
         self._remember(self._org_budgets, org_id, (now + self.cache_seconds, budget))
         return budget
+
+    async def _read_once(self, key: object, read: Callable[[], Awaitable[T]]) -> T:
+        """One read for every check that needs ``key`` while it is under way: the burst of
+        requests that finds the cache lapsed costs the database one query, not one each.
+        A caller that gives up (cancelled) does not cancel the read for the others."""
+        task = self._reading.get(key)
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.ensure_future(read())
+            self._reading[key] = task
+
+            def done(finished: asyncio.Task[Any]) -> None:
+                if self._reading.get(key) is finished:
+                    del self._reading[key]
+                if not finished.cancelled():
+                    finished.exception()  # read by the callers; never "never retrieved"
+
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
 
     @staticmethod
     def _remember(cache: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
