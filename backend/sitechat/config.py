@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
@@ -259,7 +260,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_fallback_providers(self) -> Settings:
-        unknown = [name for name in self.fallback_providers if name not in self.provider_names]
+        unknown = self.unknown_providers(self.fallback_providers)
         if unknown:
             raise ValueError(
                 f"SITECHAT_FALLBACK_PROVIDERS names unknown providers {unknown}; known: "
@@ -291,6 +292,11 @@ class Settings(BaseSettings):
     def provider_names(self) -> tuple[str, ...]:
         """Every provider name a chatbot may use: the built-in ones, then the endpoints."""
         return (*BUILTIN_PROVIDERS, *self.openai_compatible_endpoints)
+
+    def unknown_providers(self, names: Iterable[str]) -> list[str]:
+        """The ``names`` that are no provider of this deployment, in order."""
+        known = self.provider_names
+        return [name for name in names if name not in known]
 
     @property
     def resolved_default_provider(self) -> ProviderName:

@@ -107,6 +107,10 @@ class EventStreamResponse(Response):
                     send_done = None
 
         async def watch(body: anyio.CancelScope) -> None:
+            def gone() -> None:
+                self.disconnected = True
+                body.cancel()
+
             while True:
                 now = time.monotonic()
                 if sending_since is not None:
@@ -114,8 +118,7 @@ class EventStreamResponse(Response):
                     if stalled >= self.send_timeout:
                         # The client stopped reading: it counts as gone.
                         logger.info("client read nothing for %.0f s; closing", stalled)
-                        self.disconnected = True
-                        body.cancel()
+                        gone()
                         return
                     # Checked again by the next ping's time: the send may end meanwhile.
                     wait = min(self.send_timeout - stalled, self.ping_interval)
@@ -126,8 +129,7 @@ class EventStreamResponse(Response):
                             with anyio.fail_after(self.send_timeout):
                                 await send_body(PING_FRAME)
                         except (OSError, TimeoutError):
-                            self.disconnected = True
-                            body.cancel()
+                            gone()
                             return
                         continue
                     # Checked again within ``send_timeout``: a send may begin and stall.
@@ -137,8 +139,7 @@ class EventStreamResponse(Response):
                 with anyio.move_on_after(wait):
                     message: Message = await receive()
                     if message["type"] == "http.disconnect":
-                        self.disconnected = True
-                        body.cancel()
+                        gone()
                         return
 
         try:

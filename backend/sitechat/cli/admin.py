@@ -115,12 +115,11 @@ def chatbot_create(
     policy = {"any_origin": any_origin, "require_visitor_token": visitor_token}
 
     async def work(services: Any) -> Any:
-        known = services.settings.provider_names
-        unknown = [p for p in fallback_providers or () if p not in known]
+        unknown = services.settings.unknown_providers(fallback_providers or ())
         if unknown:
             raise CliError(
                 f"--fallback-provider {unknown[0]!r} is not a provider here; choose from: "
-                f"{', '.join(known)}"
+                f"{', '.join(services.settings.provider_names)}"
             )
         if await services.store.get_org(org_id) is None:
             raise CliError(f"no organisation with id {org_id}")

@@ -93,29 +93,35 @@ class BudgetGuard:
         self._org_budgets.pop(org_id, None)
 
     async def _used(self, scope: str, scope_id: str, period: str, *, fresh: bool) -> TokenUsage:
-        key = (scope, scope_id, period)
-        cached = self._usage.get(key)
-        now = time.monotonic()
-        if not fresh and cached is not None and cached[0] > now:
-            return cached[1]
-        if fresh:
-            used = await self.ledger.month_usage(scope, scope_id, period)
-        else:
-            used = await self._read_once(key, lambda: self.ledger.month_usage(*key))
-        self._remember(self._usage, key, (now + self.cache_seconds, used))
-        return used
+        return await self._cached(
+            self._usage,
+            (scope, scope_id, period),
+            lambda: self.ledger.month_usage(scope, scope_id, period),
+            fresh=fresh,
+        )
 
     async def _org_budget(self, org_id: str, *, fresh: bool) -> int | None:
-        cached = self._org_budgets.get(org_id)
+        return await self._cached(
+            self._org_budgets, org_id, lambda: self.ledger.get_org_budget(org_id), fresh=fresh
+        )
+
+    async def _cached(
+        self,
+        cache: dict[Any, tuple[float, T]],
+        key: Any,
+        read: Callable[[], Awaitable[T]],
+        *,
+        fresh: bool,
+    ) -> T:
+        """``read()`` through ``cache`` for ``cache_seconds``; ``fresh`` reads whatever is
+        cached, and on its own (an owner's view must show what they just changed)."""
+        cached = cache.get(key)
         now = time.monotonic()
         if not fresh and cached is not None and cached[0] > now:
             return cached[1]
-        if fresh:
-            budget = await self.ledger.get_org_budget(org_id)
-        else:
-            budget = await self._read_once(org_id, lambda: self.ledger.get_org_budget(org_id))
-        self._remember(self._org_budgets, org_id, (now + self.cache_seconds, budget))
-        return budget
+        value = await read() if fresh else await self._read_once(key, read)
+        self._remember(cache, key, (now + self.cache_seconds, value))
+        return value
 
     async def _read_once(self, key: object, read: Callable[[], Awaitable[T]]) -> T:
         """One read for every check that needs ``key`` while it is under way: the burst of

@@ -258,7 +258,7 @@ def out(config: ChatbotConfig, settings: Settings) -> ChatbotOut:
 def check_providers(body: ChatbotFields, settings: Settings) -> None:
     """422 for a fallback provider this deployment does not know (names of its endpoints
     change with its settings, so a body model cannot list them)."""
-    unknown = [n for n in body.fallback_providers or () if n not in settings.provider_names]
+    unknown = settings.unknown_providers(body.fallback_providers or ())
     if unknown:
         raise InvalidInput(
             f"Invalid fallback_providers: {unknown[0]!r} is not a provider here; choose from: "
