@@ -166,3 +166,24 @@ async def test_on_sqlite_a_held_write_lock_is_waited_for_off_the_event_loop(
         ]
     finally:
         await database.close()
+
+
+async def test_a_session_made_for_its_turn_is_written_without_a_lookup(
+    store: Store, database: Database, bot: tuple[str, str]
+) -> None:
+    _, chatbot = bot
+    opened = await asyncio.gather(
+        *(
+            store.begin_turn(chatbot, f"fresh-{i}", "Question?", new_session=True)
+            for i in range(5)
+        )
+    )
+    assert all(turn.created for turn in opened)
+    assert len({turn.conversation.id for turn in opened}) == 5
+    # Told wrongly that a session is new, the turn still joins its conversation: the
+    # conversation's insert fails on the session's unique key and the turn looks it up.
+    again = await store.begin_turn(chatbot, "fresh-0", "And then?", new_session=True)
+    assert again.conversation.id == opened[0].conversation.id
+    assert not again.created
+    stored = await store.list_messages(again.conversation.id)
+    assert [m.content for m in stored if m.role == "user"] == ["Question?", "And then?"]

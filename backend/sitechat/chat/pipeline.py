@@ -146,6 +146,7 @@ class ChatService:
                 message,
                 visitor_id=request.visitor_id,
                 worker_id=self.worker_id,
+                new_session=request.session_id is None,
             )
         except BaseException:
             if search is not None:

@@ -54,10 +54,13 @@ class MessageLog(Protocol):
         *,
         visitor_id: str | None = None,
         worker_id: str | None = None,
+        new_session: bool = False,
     ) -> OpenedTurn:
         """The conversation (created on first use), the question and the answer's
         ``streaming`` row, stored together before the answer is generated. With
-        ``visitor_id``: ``ConversationNotFound`` for another visitor's session."""
+        ``visitor_id``: ``ConversationNotFound`` for another visitor's session.
+        ``new_session``: the session id was made for this turn, so no conversation can
+        have it yet (nothing to look up)."""
         ...
 
     async def recent_messages(

@@ -39,6 +39,20 @@ _CONVERSATIONS = cast(Table, ConversationRow.__table__)
 _MESSAGES = cast(Table, MessageRow.__table__)
 _CHATBOTS = cast(Table, ChatbotRow.__table__)
 
+# A turn's statements, built once: building a Core statement (coercing its columns and
+# clauses) cost more than SQLite running it.
+_C = _CONVERSATIONS.c
+_FIND_CONVERSATIONS = select(
+    _C.id, _C.chatbot_id, _C.session_id, _C.created_at, _C.updated_at, _C.visitor_id
+).where(tuple_(_C.chatbot_id, _C.session_id).in_(bindparam("keys", expanding=True)))
+_INSERT_CONVERSATIONS = insert(_CONVERSATIONS)
+_TOUCH_CONVERSATIONS = (
+    update(_CONVERSATIONS)
+    .where(_C.id == bindparam("conversation"))
+    .values(updated_at=bindparam("now"))
+)
+_INSERT_MESSAGES = insert(_MESSAGES)
+
 
 class MessageStore(Repository):
     # --- conversations -------------------------------------------------------------------
@@ -127,6 +141,7 @@ class MessageStore(Repository):
         *,
         visitor_id: str | None = None,
         worker_id: str | None = None,
+        new_session: bool = False,
     ) -> OpenedTurn:
         """Open a chat turn in one transaction, shared with other turns opening at the same
         time (``Database.group``): the session's conversation (created on first use, or
@@ -137,7 +152,15 @@ class MessageStore(Repository):
         chatbot was deleted meanwhile.
         """
         turn = _TurnToOpen(
-            chatbot_id, session_id, question, visitor_id, worker_id, utcnow(), new_id(), new_id()
+            chatbot_id,
+            session_id,
+            question,
+            visitor_id,
+            worker_id,
+            utcnow(),
+            new_id(),
+            new_id(),
+            new_session,
         )
         try:
             opened: OpenedTurn = await self._db.group.bulk(_open_turns, turn)
@@ -145,6 +168,7 @@ class MessageStore(Repository):
             # Another process began this session's conversation a moment ago (its row is
             # there now), or the chatbot is gone (its conversations went with it).
             try:
+                turn = dataclasses.replace(turn, new_session=False)
                 opened = await self._db.group.bulk(_open_turns, turn)
             except Conflict:
                 raise ChatbotNotFound() from None
@@ -351,30 +375,27 @@ class _TurnToOpen:
     now: datetime
     question_id: str
     answer_id: str
+    # The session id was made for this turn: there is no conversation to look up.
+    new_session: bool = False
 
 
 def _open_turns(batch: WriteBatch, turns: list[_TurnToOpen]) -> list[OpenedTurn | Exception]:
     """``MessageStore.begin_turn`` for many turns at once, inside the batch's transaction:
-    one read of their conversations, then one statement each for the conversations created,
-    those touched and all the messages."""
+    one read of their conversations (none for sessions known to be new), then one statement
+    each for the conversations created, those touched and all the messages."""
     connection = batch.connection
-    table = _CONVERSATIONS.c
-    keys = list(dict.fromkeys((t.chatbot_id, t.session_id) for t in turns))
-    known: dict[tuple[str, str], Conversation] = {
-        (row.chatbot_id, row.session_id): Conversation(
-            row.id, row.chatbot_id, row.session_id, row.created_at, row.updated_at, row.visitor_id
-        )
-        for row in connection.execute(
-            select(
-                table.id,
-                table.chatbot_id,
-                table.session_id,
-                table.created_at,
-                table.updated_at,
-                table.visitor_id,
-            ).where(tuple_(table.chatbot_id, table.session_id).in_(keys))
-        )
-    }
+    keys = list(dict.fromkeys((t.chatbot_id, t.session_id) for t in turns if not t.new_session))
+    known: dict[tuple[str, str], Conversation] = (
+        {
+            (row.chatbot_id, row.session_id): Conversation(
+                row.id, row.chatbot_id, row.session_id, row.created_at, row.updated_at,
+                row.visitor_id,
+            )
+            for row in connection.execute(_FIND_CONVERSATIONS, {"keys": keys})
+        }
+        if keys
+        else {}
+    )  # fmt: skip
     created: list[dict[str, Any]] = []
     touched: dict[str, datetime] = {}
     messages: list[dict[str, Any]] = []
@@ -387,7 +408,16 @@ def _open_turns(batch: WriteBatch, turns: list[_TurnToOpen]) -> list[OpenedTurn 
             conversation = Conversation(
                 new_id(), *key, turn.now, turn.now, visitor_id=turn.visitor_id
             )
-            created.append(dataclasses.asdict(conversation))
+            created.append(
+                {
+                    "id": conversation.id,
+                    "chatbot_id": turn.chatbot_id,
+                    "session_id": turn.session_id,
+                    "created_at": turn.now,
+                    "updated_at": turn.now,
+                    "visitor_id": turn.visitor_id,
+                }
+            )
         elif turn.visitor_id is not None and conversation.visitor_id != turn.visitor_id:
             if conversation.visitor_id is not None or not _claim_in(
                 connection, conversation.id, turn.visitor_id
@@ -417,16 +447,14 @@ def _open_turns(batch: WriteBatch, turns: list[_TurnToOpen]) -> list[OpenedTurn 
             )
         )  # fmt: skip
     if created:
-        connection.execute(insert(_CONVERSATIONS), created)
+        connection.execute(_INSERT_CONVERSATIONS, created)
     if touched:
         connection.execute(
-            update(_CONVERSATIONS)
-            .where(table.id == bindparam("conversation"))
-            .values(updated_at=bindparam("now")),
+            _TOUCH_CONVERSATIONS,
             [{"conversation": cid, "now": now} for cid, now in touched.items()],
         )
     if messages:
-        connection.execute(insert(_MESSAGES), messages)
+        connection.execute(_INSERT_MESSAGES, messages)
     return outcomes
 
 
