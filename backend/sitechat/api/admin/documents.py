@@ -142,7 +142,7 @@ class DocumentList(BaseModel):
 # --- dependencies -----------------------------------------------------------------------------
 
 
-def get_jobs(request: Request) -> IngestionJobs:
+async def get_jobs(request: Request) -> IngestionJobs:
     jobs: IngestionJobs = request.app.state.services.ingestion_jobs
     return jobs
 
