@@ -1,10 +1,10 @@
-"""Rate limits on the public path: moving windows from the ``limits`` library, through its
-asyncio API (``limits.aio``), so no check ever blocks the event loop.
+"""Rate limits on the public path: moving windows.
 
-Storage is Redis when configured (windows shared by every API process; the ``redis-py``
-asyncio client on the process's one connection pool) and memory otherwise. When Redis
-fails, the check falls back to the in-memory windows of this process and the failure is
-logged and counted on the ``RedisLink``: visitors keep chatting, held to per-process limits.
+With Redis configured, the windows are shared by every API process: the ``limits``
+library's moving windows through its asyncio API (``limits.aio``, the ``redis-py`` asyncio
+client on the process's one connection pool). Otherwise, and whenever Redis fails, they are
+this process's own (``MemoryWindows``, the same rule), and a Redis failure is logged and
+counted on the ``RedisLink``: visitors keep chatting, held to per-process limits.
 
 Checks come in stages, narrowest first: a request over its IP, visitor or session limit is
 refused before it is counted against the chatbot-wide limit, so one abusive client cannot
@@ -20,10 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from limits import RateLimitItem
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from sitechat.errors import SharedStateUnavailable
+from sitechat.gate.memory_windows import MemoryWindows
 from sitechat.shared_state.redis_link import RedisLink
 
 
@@ -62,7 +63,7 @@ ALLOWED = LimitVerdict(allowed=True)
 class RateLimiter:
     def __init__(self, redis: RedisLink | None = None) -> None:
         self.redis = redis
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._memory = MemoryWindows()
         self._shared: MovingWindowRateLimiter | None = None
         if redis is not None:
             storage = RedisStorage(
@@ -74,10 +75,11 @@ class RateLimiter:
             )
             self._shared = MovingWindowRateLimiter(storage)
 
-    def _limiter(self) -> MovingWindowRateLimiter:
+    def _limiter(self) -> MovingWindowRateLimiter | None:
+        """The shared windows if Redis is usable now; None for this process's own."""
         if self._shared is not None and self.redis is not None and self.redis.usable:
             return self._shared
-        return self._memory
+        return None
 
     async def check(self, stages: Sequence[Sequence[LimitCheck]]) -> LimitVerdict:
         """Count this request against every limit, stage by stage; the first refusal wins."""
@@ -93,8 +95,8 @@ class RateLimiter:
 
     async def _hit_all(self, pairs: list[tuple[LimitCheck, RateLimitItem]]) -> list[bool]:
         limiter = self._limiter()
-        if limiter is self._memory or self.redis is None:
-            return await self._hits(limiter, pairs)
+        if limiter is None or self.redis is None:
+            return [self._memory.hit(item, check.scope, *check.identity) for check, item in pairs]
         try:
             async with self.redis.translated("a rate-limit check"):
                 return await self._hits(limiter, pairs)
@@ -114,12 +116,12 @@ class RateLimiter:
     async def _refusal(self, check: LimitCheck, item: RateLimitItem) -> LimitVerdict:
         limiter = self._limiter()
         try:
-            if limiter is self._memory or self.redis is None:
-                stats = await limiter.get_window_stats(item, check.scope, *check.identity)
+            if limiter is None or self.redis is None:
+                reset_at, remaining = self._memory.window_stats(item, check.scope, *check.identity)
             else:
                 async with self.redis.translated("reading a rate-limit window"):
                     stats = await limiter.get_window_stats(item, check.scope, *check.identity)
-            reset_at, remaining = stats.reset_time, stats.remaining
+                reset_at, remaining = stats.reset_time, stats.remaining
         except SharedStateUnavailable:
             reset_at, remaining = time.time() + item.get_expiry(), 0
         return LimitVerdict(
@@ -134,5 +136,9 @@ class RateLimiter:
 
     async def reset(self, check: LimitCheck) -> None:
         """Forget a window (tests and operators)."""
+        limiter = self._limiter()
         for item in check.items:
-            await self._limiter().clear(item, check.scope, *check.identity)
+            if limiter is None:
+                self._memory.clear(item, check.scope, *check.identity)
+            else:
+                await limiter.clear(item, check.scope, *check.identity)
