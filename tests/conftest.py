@@ -18,7 +18,7 @@ from sitechat.api.app import create_app
 from sitechat.config import Settings
 from sitechat.services import Services
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.redis"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.redis", "tests.support.hang_watch"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
