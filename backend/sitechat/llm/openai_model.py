@@ -34,6 +34,8 @@ from sitechat.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 
+# The SDK's request header asking for the HTTP response with its body unread.
+_RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
 # Closing an HTTP stream normally takes microseconds; this only bounds a wedged transport.
 _CLOSE_TIMEOUT_SECONDS = 2.0
 
@@ -127,18 +129,33 @@ class OpenAIChatModel:
         yield _usage(provider_usage, request.messages, "".join(produced), model)
 
     async def _open(self, request: GenerationRequest, model: str) -> Any:
-        """The HTTP response of the streamed request, its body not read yet."""
-        messages: Any = [{"role": m.role, "content": m.content} for m in request.messages]
+        """The HTTP response of the streamed request, its body not read yet.
+
+        Sent with the SDK's ``post`` (its way to any endpoint), not ``chat.completions
+        .create``: the request, headers, timeouts and error statuses are the SDK's all the
+        same, but ``create`` first walks its typed parameters to transform them (nothing to
+        transform in plain role/content messages), which took two thirds of the SDK's
+        1.7 ms per request."""
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+            "stream": True,
+        }
         with_options = self._send_stream_options
         while True:
+            if with_options:
+                body["stream_options"] = {"include_usage": True}
+            else:
+                body.pop("stream_options", None)
             try:
-                raw = await self._client.chat.completions.with_raw_response.create(
-                    model=model,
-                    messages=messages,
-                    temperature=request.temperature,
-                    max_tokens=request.max_tokens,
-                    stream=True,
-                    stream_options={"include_usage": True} if with_options else openai.omit,
+                response = await self._client.post(
+                    "/chat/completions",
+                    body=body,
+                    cast_to=httpx.Response,
+                    # The body is left unread, to be streamed (the SDK's raw-stream mode).
+                    options={"headers": {_RAW_RESPONSE_HEADER: "stream"}},
                 )
             except openai.BadRequestError as exc:
                 if with_options:
@@ -149,7 +166,7 @@ class OpenAIChatModel:
             except Exception as exc:
                 raise _failure(exc, produced=False, model=model, opened=False) from exc
             self._send_stream_options = with_options
-            return raw.http_response
+            return response
 
 
 class StreamError(Exception):
