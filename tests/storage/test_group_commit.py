@@ -173,10 +173,7 @@ async def test_a_session_made_for_its_turn_is_written_without_a_lookup(
 ) -> None:
     _, chatbot = bot
     opened = await asyncio.gather(
-        *(
-            store.begin_turn(chatbot, f"fresh-{i}", "Question?", new_session=True)
-            for i in range(5)
-        )
+        *(store.begin_turn(chatbot, f"fresh-{i}", "Question?", new_session=True) for i in range(5))
     )
     assert all(turn.created for turn in opened)
     assert len({turn.conversation.id for turn in opened}) == 5
