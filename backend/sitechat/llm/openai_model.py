@@ -1,7 +1,8 @@
 """OpenAI, or any server that speaks its chat-completions API, through the official async SDK.
 
-Each answer is one streamed ``chat.completions.create`` call. The SDK sends the request, and
-owns its headers, timeouts and HTTP error statuses; the open stream's body is read here with
+Each answer is one streamed POST to ``/chat/completions``, sent with the SDK's ``post`` (see
+``_open``). The SDK sends the request, and owns its headers, timeouts and HTTP error
+statuses; the open stream's body is read here with
 a lean parser (``data:`` lines decoded with orjson into plain dicts), because building the
 SDK's pydantic chunk objects was the largest part of sitechat's own CPU per token under
 load. Text is yielded as each content delta arrives; the provider's own usage chunk
