@@ -90,8 +90,10 @@ async def test_a_refused_hit_is_not_counted_and_the_window_moves_on(windows: Win
 
 
 async def test_an_unused_window_has_its_whole_amount(windows: Windows) -> None:
-    _, remaining = await windows.stats(parse("7/minute"), "per_chatbot", "never-hit")
+    before = time.time()
+    reset_at, remaining = await windows.stats(parse("7/minute"), "per_chatbot", "never-hit")
     assert remaining == 7
+    assert before + 60 <= reset_at <= time.time() + 60  # a whole window from now
 
 
 class Clock:

@@ -63,11 +63,12 @@ class MemoryWindows:
         """(when the oldest hit in the window leaves it, in unix seconds; hits remaining)."""
         now = self._clock()
         window = self._windows.get(item.key_for(*identifiers))
-        if window is None:
-            return now, item.amount
-        window.expire(now)
-        oldest = window.hits[0] if window.hits else now
-        return oldest + item.get_expiry(), item.amount - len(window.hits)
+        if window is not None:
+            window.expire(now)
+        hits = window.hits if window is not None else ()
+        # An empty window, as in ``limits``: its reset is a whole window from now.
+        oldest = hits[0] if hits else now
+        return oldest + item.get_expiry(), item.amount - len(hits)
 
     def clear(self, item: RateLimitItem, *identifiers: str) -> None:
         self._windows.pop(item.key_for(*identifiers), None)
