@@ -12,10 +12,10 @@ client), streams completed, and the server process's CPU per completed stream (u
 from ``/proc``, read around the round); then each sitechat set-up's ratios against the relay,
 and the targets of issue 13. Raw numbers go to ``benchmarks/results/load-<time>.json``.
 
-Idle streams (``--idle``, 2,000 by default; 0 skips): a fresh ``sitechat serve`` on SQLite,
-whose upstream now waits an hour before its first token, gets that many streams opened and
-left open (they only ping); its RSS (``VmRSS``) before and with them open gives the memory
-per idle stream.
+Idle streams (``--idle``, 2,000 by default; 0 skips): a fresh relay, then a fresh ``sitechat
+serve`` on SQLite, whose upstream now waits an hour before its first token, get that many
+streams opened and left open (sitechat's only ping); each one's RSS (``VmRSS``) before and with
+them open gives its memory per idle stream, sitechat's also as a ratio to the relay's.
 
     python -m benchmarks load                      # everything, default sizes
     python -m benchmarks.load --streams 1,10 --idle 100 --setups relay,sitechat-sqlite
@@ -172,9 +172,13 @@ async def warm_up(running: Running, config: Config) -> None:
 
 
 async def idle_streams(upstream: Upstream, workdir: Path, config: Config) -> dict[str, Any]:
-    """RSS a sitechat worker adds for ``config.idle`` streams whose model says nothing."""
+    """RSS ``config.idle`` streams whose model says nothing add to a sitechat worker, and
+    to the relay (the baseline) in the same run."""
+    await asyncio.to_thread(upstream.shape, ANSWER)
+    with relay(upstream.base_url, workdir / "relay") as running:
+        baseline = await _idle_memory(running, upstream, config, first="headers")
     env = _sitechat_env(
-        workdir,
+        workdir / "sitechat",
         upstream.base_url,
         # Silent answers must neither time out (the first-token deadline; the SDK's read
         # and connection-pool timeouts) nor linger once their reader is gone.
@@ -182,42 +186,65 @@ async def idle_streams(upstream: Upstream, workdir: Path, config: Config) -> dic
         SITECHAT_OPENAI_TIMEOUT_SECONDS="3600",
         SITECHAT_ANSWER_GRACE_SECONDS="0",
     )
-    with sitechat("sitechat-idle", env, workdir) as running:
-        await asyncio.to_thread(upstream.shape, ANSWER)
-        await warm_up(running, config)
-        await asyncio.to_thread(upstream.shape, SILENT)
-        await asyncio.sleep(1.0)
-        before = rss_bytes(running.pid)
-        target = _target(running)
-        streams: list[OpenStream] = []
-        try:
-            for first in range(0, config.idle, IDLE_BATCH):
-                batch = await asyncio.gather(
-                    *(
-                        open_stream(target, _body(running, i))
-                        for i in range(first, min(first + IDLE_BATCH, config.idle))
-                    )
+    with sitechat("sitechat-idle", env, workdir / "sitechat") as running:
+        measured = await _idle_memory(running, upstream, config, first="frame")
+    ratio = (
+        measured["kib_per_stream"] / baseline["kib_per_stream"]
+        if measured["kib_per_stream"] and baseline["kib_per_stream"]
+        else None
+    )
+    return {**measured, "relay": baseline, "ratio_per_stream": ratio}
+
+
+async def _idle_memory(
+    running: Running, upstream: Upstream, config: Config, *, first: str
+) -> dict[str, Any]:
+    """Open ``config.idle`` silent streams on ``running`` (opened: its first frame, or for
+    the relay, which sends none before the first token, its headers) and read its RSS."""
+    await asyncio.to_thread(upstream.shape, ANSWER)
+    await warm_up(running, config)
+    await asyncio.to_thread(upstream.shape, SILENT)
+    await asyncio.sleep(1.0)
+    before = rss_bytes(running.pid)
+    target = _target(running)
+    streams: list[OpenStream] = []
+    try:
+        for start in range(0, config.idle, IDLE_BATCH):
+            batch = await asyncio.gather(
+                *(
+                    open_stream(target, _body(running, i))
+                    for i in range(start, min(start + IDLE_BATCH, config.idle))
                 )
-                streams += batch
+            )
+            streams += batch
+            if first == "frame":
                 await asyncio.gather(*(s.wait_opened(60) for s in batch))
-            await asyncio.sleep(2.0)  # let the answers reach the upstream and settle
-            with_open = rss_bytes(running.pid)
-            stats = await asyncio.to_thread(upstream.command, "stats")
-            opened = sum(s.result.opened_at is not None and s.result.error is None for s in streams)
-            errors = Counter((s.result.error or "")[:120] for s in streams if s.result.error)
-        finally:
-            for stream in streams:
-                stream.close()
+            else:
+                await asyncio.gather(*(s.wait_headers(60) for s in batch))
+        await asyncio.sleep(2.0)  # let the answers reach the upstream and settle
+        with_open = rss_bytes(running.pid)
+        stats = await asyncio.to_thread(upstream.command, "stats")
+        if first == "frame":
+            opened_count = sum(
+                s.result.opened_at is not None and s.result.error is None for s in streams
+            )
+        else:
+            opened_count = sum(s.result.status == 200 and s.result.error is None for s in streams)
+        errors = Counter((s.result.error or "")[:120] for s in streams if s.result.error)
+    finally:
+        for stream in streams:
+            stream.close()
         await asyncio.to_thread(upstream.shape, ANSWER)
     added = with_open - before
     return {
+        "setup": running.name,
         "streams": config.idle,
-        "opened": opened,
+        "opened": opened_count,
         "upstream_open": stats.get("open"),
         "rss_before_mib": before / 2**20,
         "rss_with_mib": with_open / 2**20,
         "added_mib": added / 2**20,
-        "kib_per_stream": added / 1024 / opened if opened else None,
+        "kib_per_stream": added / 1024 / opened_count if opened_count else None,
         "errors": dict(errors.most_common(5)),
     }
 
@@ -317,15 +344,21 @@ def print_report(rounds: list[dict[str, Any]], idle: dict[str, Any] | None) -> l
         for line in targets(rounds, ratio_rows):
             print(f"  {line}")
     if idle is not None:
+        print(f"\nidle streams ({idle['streams']} at once, the model silent)")
+        for name, row in (("relay", idle["relay"]), ("sitechat", idle)):
+            print(
+                f"  {name:<9} {row['opened']}/{row['streams']} open (upstream saw "
+                f"{row['upstream_open']} open); RSS {row['rss_before_mib']:.1f} -> "
+                f"{row['rss_with_mib']:.1f} MiB: +{row['added_mib']:.1f} MiB, "
+                f"{_fmt(row['kib_per_stream'])} KiB per stream"
+            )
+            for error, count in row["errors"].items():
+                print(f"    {count} x {error}")
+        per_2000 = (idle["kib_per_stream"] or 0) * 2000 / 1024
         print(
-            f"\nidle streams: {idle['opened']}/{idle['streams']} open "
-            f"(upstream saw {idle['upstream_open']} open); worker RSS "
-            f"{idle['rss_before_mib']:.1f} -> {idle['rss_with_mib']:.1f} MiB: "
-            f"+{idle['added_mib']:.1f} MiB, {_fmt(idle['kib_per_stream'])} KiB per stream "
-            f"(target: ≤ 150 MiB for 2,000)"
+            f"  sitechat per stream: {_fmt(idle['ratio_per_stream'], '.2f')}x the relay's; "
+            f"{per_2000:.0f} MiB for 2,000 (target: ≤ 150 MiB)"
         )
-        for error, count in idle["errors"].items():
-            print(f"  {count} x {error}")
     return ratio_rows
 
 

@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from sitechat.llm.openai_model import DEFAULT_MAX_CONNECTIONS, pooled_http_client
+
 UPSTREAM_ENV = "RELAY_UPSTREAM_URL"
 
 
@@ -64,7 +66,13 @@ def create_app() -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.client = AsyncOpenAI(base_url=base_url, api_key="relay", max_retries=0)
+        # sitechat's connection pool (the SDK's own stops at 1,000 answers in flight).
+        app.state.client = AsyncOpenAI(
+            base_url=base_url,
+            api_key="relay",
+            max_retries=0,
+            http_client=pooled_http_client(DEFAULT_MAX_CONNECTIONS),
+        )
         try:
             yield
         finally:

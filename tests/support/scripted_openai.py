@@ -45,7 +45,7 @@ from typing import Any, Literal
 import anyio
 import uvicorn
 
-from sitechat.llm.openai_model import OpenAIChatModel
+from sitechat.llm.openai_model import DEFAULT_MAX_CONNECTIONS, OpenAIChatModel
 from sitechat.tokens import count_tokens
 from tests.support.threaded_server import ThreadedServer
 
@@ -163,7 +163,12 @@ class ScriptedOpenAI(ThreadedServer):
         return f"http://127.0.0.1:{self.port}/v1"
 
     def chat_model(
-        self, *, model: str = "gpt-test", timeout: float = 5.0, context_window: int = 16_000
+        self,
+        *,
+        model: str = "gpt-test",
+        timeout: float = 5.0,
+        context_window: int = 16_000,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> OpenAIChatModel:
         """sitechat's OpenAI model, talking to this server; the caller closes it."""
         return OpenAIChatModel(
@@ -172,6 +177,7 @@ class ScriptedOpenAI(ThreadedServer):
             model=model,
             timeout=timeout,
             context_window=context_window,
+            max_connections=max_connections,
         )
 
     def script(self, script: Script) -> None:

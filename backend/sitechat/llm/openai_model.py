@@ -28,6 +28,7 @@ import httpx
 import openai
 import orjson
 from openai import AsyncOpenAI
+from openai._constants import DEFAULT_CONNECTION_LIMITS
 
 from sitechat.errors import ModelInterrupted, ModelUnavailable
 from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
@@ -54,6 +55,25 @@ _CONNECT_TIMEOUTS = _timeouts("ConnectTimeout")
 _READ_TIMEOUTS = _timeouts("TimeoutException")
 
 
+# Answers in flight to one server from one worker. The SDK's own pool stops at 1,000
+# connections, and a streamed answer holds its connection until its last token: the
+# 1,001st answer would wait for one, silent, however idle the others are.
+DEFAULT_MAX_CONNECTIONS = 10_000
+
+
+def pooled_http_client(max_connections: int) -> Any:
+    """The SDK's default HTTP client (its timeouts, redirects, transport) with a connection
+    pool of ``max_connections``; keep-alive connections as the SDK keeps them. The limits
+    are the SDK's own HTTP library's (httpx, or httpx2 in newer SDKs)."""
+    defaults = DEFAULT_CONNECTION_LIMITS
+    limits = type(defaults)(
+        max_connections=max_connections,
+        max_keepalive_connections=defaults.max_keepalive_connections,
+        keepalive_expiry=defaults.keepalive_expiry,
+    )
+    return openai.DefaultAsyncHttpxClient(limits=limits)
+
+
 class OpenAIChatModel:
     def __init__(
         self,
@@ -64,6 +84,7 @@ class OpenAIChatModel:
         timeout: float,
         context_window: int,
         name: str = "openai",
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.name = name
         self.context_window = context_window
@@ -81,6 +102,7 @@ class OpenAIChatModel:
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
+            http_client=pooled_http_client(max_connections),
         )
         # Some OpenAI-compatible servers reject ``stream_options`` with a 400; once a retry
         # without it has worked, later requests skip the failing attempt.

@@ -122,6 +122,7 @@ class ModelRegistry:
                 model=s.openai_model,
                 timeout=s.openai_timeout_seconds,
                 context_window=s.openai_context_window,
+                max_connections=s.openai_max_connections,
             )
         endpoint = s.openai_compatible_endpoints.get(name)
         if endpoint is not None:
@@ -133,6 +134,7 @@ class ModelRegistry:
                 timeout=endpoint.timeout_seconds or s.openai_timeout_seconds,
                 context_window=endpoint.context_window,
                 name=name,
+                max_connections=s.openai_max_connections,
             )
         if name == "local":
             return LocalLlamaModel(
