@@ -17,12 +17,16 @@ run: $(STAMP)
 setup: $(STAMP)
 
 # The local model extra compiles llama.cpp on first install (about 6 minutes); pip caches
-# the wheel, so later installs take seconds.
+# the wheel, so later installs take seconds. On x86-64 it is built for AVX2, not for this
+# exact CPU (-march=native): a CPU that advertises AMX inside a VM that does not enable it
+# compiles AMX kernels that die on their first instruction (SIGILL), killing the process.
+LLAMA_CMAKE_ARGS_x86_64 := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "sitechat needs Python >= 3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip wheel
-	$(BIN)/python -m pip install --quiet -e '.[local,dense,dev]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS_$(shell uname -m)) $$CMAKE_ARGS" \
+		$(BIN)/python -m pip install --quiet -e '.[local,dense,dev]'
 	touch $(STAMP)
 
 $(WIDGET_DEPS): widget/package.json widget/package-lock.json
