@@ -52,7 +52,7 @@ class _Frames:
     """An answer's frames as ``EventStreamResponse`` reads them: ``batches`` then silence
     (``hold``) until closed; records whether it was closed."""
 
-    def __init__(self, batches: list[list[tuple[int, str]]], *, hold: bool) -> None:
+    def __init__(self, batches: list[list[tuple[int, bytes]]], *, hold: bool) -> None:
         self.batches = list(batches)
         self.hold = hold
         self.closed = False
@@ -61,7 +61,7 @@ class _Frames:
     def __aiter__(self) -> _Frames:
         return self
 
-    async def __anext__(self) -> list[tuple[int, str]]:
+    async def __anext__(self) -> list[tuple[int, bytes]]:
         if self.batches:
             return self.batches.pop(0)
         if self.hold:
@@ -79,7 +79,7 @@ async def _never_disconnects() -> dict[str, Any]:
 
 
 async def test_a_client_that_stops_reading_is_let_go_after_the_send_timeout() -> None:
-    frames = _Frames([[(1, '{"type":"start"}')], [(2, '{"type":"token"}')]], hold=False)
+    frames = _Frames([[(1, b'{"type":"start"}')], [(2, b'{"type":"token"}')]], hold=False)
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -98,7 +98,7 @@ async def test_a_client_that_stops_reading_is_let_go_after_the_send_timeout() ->
 async def test_pings_and_frames_are_sent_one_at_a_time() -> None:
     """A ping due while a frame's write waits on the client goes out after it, never beside
     it; a silent answer gets pings, and frames still reach the client between them."""
-    frames = _Frames([[(1, '{"type":"start"}')]], hold=True)
+    frames = _Frames([[(1, b'{"type":"start"}')]], hold=True)
     in_send = 0
     overlaps = 0
     bodies: list[bytes] = []
@@ -124,7 +124,7 @@ async def test_pings_and_frames_are_sent_one_at_a_time() -> None:
 
 
 async def test_a_disconnect_ends_the_response_and_closes_the_frames_at_once() -> None:
-    frames = _Frames([[(1, '{"type":"start"}')]], hold=True)
+    frames = _Frames([[(1, b'{"type":"start"}')]], hold=True)
     bodies: list[bytes] = []
     gone = anyio.Event()
 

@@ -9,6 +9,8 @@ codes, the gate) is tested in ``tests/api``.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ from sitechat.chat.turn import ChatRequest, ChatTurn
 from sitechat.config import Settings
 from sitechat.domain import Message
 from sitechat.errors import ChatbotNotFound, InvalidInput, SitechatError
+from sitechat.llm.base import ChatMessage, GenerationRequest
 from sitechat.llm.extractive import ExtractiveModel
 from sitechat.llm.openai_model import OpenAIChatModel
 from sitechat.llm.registry import ModelRegistry
@@ -415,6 +418,41 @@ async def test_a_link_held_back_when_the_visitor_stops_is_sent_checked_before_th
     assert tokens_of(events) == complete.content == "See [docs]("
     _user, assistant = await stored(parts, turn)
     assert assistant.status == "stopped" and assistant.content == "See [docs]("
+
+
+async def test_an_answer_waiting_on_a_silent_model_holds_no_prompt(
+    parts: Parts, service: ChatService
+) -> None:
+    """Once sent, the prompt (the passages' texts) is not kept by an answer that waits on its
+    model, or streams, for minutes: only the HTTP client holds the body it sent."""
+    question = "When does the Berlin store open on a silent day?"
+    parts.server.script(Script(tokens=["9 am."], stall_after=0))
+    turn = await open_turn(service, question)
+    events = service.stream(turn)
+
+    def prompts_held() -> list[object]:
+        gc.collect()
+        return [
+            o
+            for o in gc.get_objects()
+            if (isinstance(o, GenerationRequest) and o.question == question)
+            or (isinstance(o, ChatMessage) and question in o.content)
+        ]
+
+    with anyio.fail_after(DEADLINE):
+        assert [(await anext(events)).type for _ in range(2)] == ["start", "sources"]
+        waiting = asyncio.ensure_future(anext(events))
+        try:
+            while prompts_held():  # noqa: ASYNC110 (nothing to wait on: memory is polled)
+                await anyio.sleep(0.02)
+            assert not waiting.done()  # still waiting on the model
+            assert question in prompt_sent(parts)
+        finally:
+            turn.stop.request(VISITOR_STOPPED)
+            last = await waiting
+            await events.aclose()
+            parts.server.resume()
+    assert isinstance(last, CompleteEvent) and last.stopped
 
 
 async def test_a_near_miss_in_the_documents_words_gets_the_fallback_without_the_model(

@@ -1,9 +1,11 @@
 """An answer's frames, recorded in Redis so any process can resume it.
 
 A frame is ``(seq, payload)``: its sequence number within the answer (1, 2, 3...: the SSE
-``id:``) and its event as one line of JSON. The process generating an answer keeps its frames
-in memory (``runs.AnswerRun``) and, when Redis is configured, also appends them to one Redis
-Stream per answer, ``<prefix>answer:<message id>``:
+``id:``) and its event as one line of JSON, UTF-8 bytes as they go out: kept as ``str``, one
+non-ASCII character (an em dash in a source's snippet) would make Python store the whole
+payload at two or four bytes per character, for as long as the answer is kept. The process
+generating an answer keeps its frames in memory (``runs.AnswerRun``) and, when Redis is
+configured, also appends them to one Redis Stream per answer, ``<prefix>answer:<message id>``:
 
 - the entry id is ``<seq>-0``, so a reader's ``Last-Event-ID`` is its Redis read cursor and
   ``XREAD ... <seq>-0`` returns exactly the frames after it;
@@ -34,19 +36,19 @@ from sitechat.shared_state.redis_link import REDIS_ERRORS, RedisLink
 
 logger = logging.getLogger(__name__)
 
-Frame = tuple[int, str]  # (seq, one-line JSON payload)
+Frame = tuple[int, bytes]  # (seq, one-line JSON payload, UTF-8)
 
 _FIELD = b"f"
-_FINAL_PREFIXES = ('{"type":"complete"', '{"type":"error"')
+_FINAL_PREFIXES = (b'{"type":"complete"', b'{"type":"error"')
 
 
-def payload_of(event: Mapping[str, Any]) -> str:
+def payload_of(event: Mapping[str, Any]) -> bytes:
     """One line of compact UTF-8 JSON (orjson: several times faster than ``json``; the same
     text but for float formatting details, which clients parse alike)."""
-    return orjson.dumps(event).decode()
+    return orjson.dumps(event)
 
 
-def is_final(payload: str) -> bool:
+def is_final(payload: bytes) -> bool:
     """True for the frame that ends an answer (``complete`` or ``error``)."""
     return payload.startswith(_FINAL_PREFIXES)
 
@@ -57,9 +59,9 @@ def replay(frames: list[Frame]) -> tuple[str, dict[str, Any] | None]:
     parts: list[str] = []
     sources: dict[str, Any] | None = None
     for _, payload in frames:
-        if payload.startswith('{"type":"token"'):
+        if payload.startswith(b'{"type":"token"'):
             parts.append(orjson.loads(payload).get("content", ""))
-        elif payload.startswith('{"type":"sources"'):
+        elif payload.startswith(b'{"type":"sources"'):
             sources = orjson.loads(payload)
     return "".join(parts), sources
 
@@ -77,7 +79,7 @@ class RedisFrames:
         self.ended_ttl_ms = math.ceil(ended_ttl_seconds * 1000)
         self.live_ttl_ms = math.ceil(max(live_ttl_seconds, ended_ttl_seconds) * 1000)
         self.block_seconds = block_seconds
-        self._queue: list[tuple[str, int, str]] = []
+        self._queue: list[tuple[str, int, bytes]] = []
         self._queued = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -93,7 +95,7 @@ class RedisFrames:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def record(self, message_id: str, seq: int, payload: str) -> None:
+    def record(self, message_id: str, seq: int, payload: bytes) -> None:
         """Queue a frame; the writer task sends it with whatever else is queued."""
         self._queue.append((message_id, seq, payload))
         self._idle.clear()
@@ -117,7 +119,7 @@ class RedisFrames:
         """Wait until every frame queued so far was sent (or given up)."""
         await self._idle.wait()
 
-    async def _send(self, batch: list[tuple[str, int, str]]) -> None:
+    async def _send(self, batch: list[tuple[str, int, bytes]]) -> None:
         if not batch:
             return
         ttl: dict[str, int] = {}
@@ -127,7 +129,7 @@ class RedisFrames:
         ):
             for message_id, seq, payload in batch:
                 key = self.key(message_id)
-                pipe.xadd(key, {_FIELD: payload.encode()}, id=f"{seq}-0")
+                pipe.xadd(key, {_FIELD: payload}, id=f"{seq}-0")
                 ttl[key] = self.ended_ttl_ms if is_final(payload) else self.live_ttl_ms
             for key, ms in ttl.items():
                 pipe.pexpire(key, ms)
@@ -136,7 +138,7 @@ class RedisFrames:
         if failed:  # e.g. an id at or below the last one: a bug, never silently
             logger.error("recording answer frames: %d commands failed: %r", len(failed), failed[0])
 
-    async def append_final(self, message_id: str, payload: str) -> int | None:
+    async def append_final(self, message_id: str, payload: bytes) -> int | None:
         """Append an ending frame after the last recorded one (the orphan sweeper ends an
         answer whose process died this way). None if nothing was recorded for it."""
         key = self.key(message_id)
@@ -145,7 +147,7 @@ class RedisFrames:
             if not last:
                 return None
             seq = _seq(last[0][0]) + 1
-            await self.redis.client.xadd(key, {_FIELD: payload.encode()}, id=f"{seq}-0")
+            await self.redis.client.xadd(key, {_FIELD: payload}, id=f"{seq}-0")
             await self.redis.client.pexpire(key, self.ended_ttl_ms)
         return seq
 
@@ -161,7 +163,7 @@ class RedisFrames:
             entries: Any = await self.redis.client.xrange(
                 self.key(message_id), min=f"{after + 1}-0"
             )
-        return [(_seq(entry_id), fields[_FIELD].decode()) for entry_id, fields in entries]
+        return [(_seq(entry_id), fields[_FIELD]) for entry_id, fields in entries]
 
     async def wait_after(self, message_id: str, after: int) -> list[Frame]:
         """The frames after ``after``, waiting up to ``block_seconds`` for the first one
@@ -176,7 +178,7 @@ class RedisFrames:
             raise SharedStateUnavailable() from exc
         frames: list[Frame] = []
         for _key, entries in found or ():
-            frames.extend((_seq(i), fields[_FIELD].decode()) for i, fields in entries)
+            frames.extend((_seq(i), fields[_FIELD]) for i, fields in entries)
         return frames
 
     def _blocking_client(self) -> Redis:

@@ -56,7 +56,7 @@ class AnswerRun:
     def __init__(self, turn: ChatTurn) -> None:
         self.turn = turn
         self.message_id: str | None = None
-        self.payloads: list[str] = []  # frame n is payloads[n - 1]
+        self.payloads: list[bytes] = []  # frame n is payloads[n - 1]
         self.parts: list[str] = []  # the answer's text so far
         self.checkpointed = 0  # len(parts) when its text was last saved
         self.ended = False
@@ -66,7 +66,7 @@ class AnswerRun:
         self._grace: asyncio.TimerHandle | None = None
         self.task: asyncio.Task[None] | None = None
 
-    def append(self, payload: str) -> int:
+    def append(self, payload: bytes) -> int:
         self.payloads.append(payload)
         self._wake()
         return len(self.payloads)

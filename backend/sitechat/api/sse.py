@@ -40,7 +40,7 @@ SSE_HEADERS: dict[str, str] = {
 }
 
 
-Frame = tuple[int, str]  # (seq, one-line JSON payload)
+Frame = tuple[int, bytes]  # (seq, one-line JSON payload, UTF-8)
 
 
 def encode_frame(event_id: int, data: Mapping[str, Any]) -> bytes:
@@ -49,7 +49,7 @@ def encode_frame(event_id: int, data: Mapping[str, Any]) -> bytes:
 
 
 def encode_frames(frames: list[Frame]) -> bytes:
-    return "".join(f"id: {seq}\ndata: {payload}\n\n" for seq, payload in frames).encode()
+    return b"".join(b"id: %d\ndata: %b\n\n" % frame for frame in frames)
 
 
 PING_FRAME = b": ping\n\n"

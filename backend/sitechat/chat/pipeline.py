@@ -340,6 +340,7 @@ class ChatService:
             model=config.model,
             temperature=config.temperature,
             max_tokens=max_tokens,
+            prompt_tokens=prompt.prompt_tokens,
         )
         usage: Usage | None = None
         guard = RepetitionGuard()
@@ -351,6 +352,9 @@ class ChatService:
         progress.model, progress.prompt_tokens = model, prompt.prompt_tokens
         called_at = time.monotonic()
         stream = model.stream(generation)
+        # The model holds its prompt as long as it needs it (the passages' texts are in it);
+        # the answer, however long it streams, holds only what it reports.
+        del prompt, passages, generation
         try:
             iterator = stream.__aiter__()
             while True:
@@ -405,7 +409,7 @@ class ChatService:
             return  # the stream() wrapper stores the partial answer and ends the stream
         answer = progress.text
         if usage is None:
-            usage = Usage(prompt.prompt_tokens, count_tokens(answer), source="estimated")
+            usage = Usage(progress.prompt_tokens, count_tokens(answer), source="estimated")
         _observe_answer(model.name, turn, progress, usage)
         cost = usage_dict(usage, model, rewrite=progress.rewrite)
         if stopped_looping:

@@ -43,6 +43,10 @@ class GenerationRequest:
     model: str | None = None
     temperature: float = 0.2
     max_tokens: int = 400
+    # The caller's count of the prompt's tokens (tiktoken), if it made one: a model that
+    # must estimate its usage takes it instead of counting ``messages`` again, and need not
+    # keep them once the request is sent.
+    prompt_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,6 +78,11 @@ class FallbackChain:
             self.name = member.name
             asked = request if index == 0 else dataclasses.replace(request, model=None)
             stream = member.stream(asked)
+            del asked
+            if index + 1 == len(self.members):
+                # Nobody after this member needs the prompt: an answer that waits on a
+                # silent model, or streams, for minutes need not hold it here too.
+                del request
             try:
                 try:
                     head = await self._head(stream)

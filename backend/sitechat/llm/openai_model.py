@@ -114,6 +114,12 @@ class OpenAIChatModel:
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[StreamItem, None]:
         model = request.model or self.default_model
         response = await self._open(request, model)
+        # The prompt is sent: an answer that streams, or waits on a silent model, for
+        # minutes keeps only what its usage estimate needs (nothing, when it was counted).
+        counted, messages = request.prompt_tokens, request.messages
+        if counted is not None:
+            messages = ()
+        del request
         produced: list[str] = []
         provider_usage: dict[str, Any] | None = None
         finished = False
@@ -149,7 +155,7 @@ class OpenAIChatModel:
             if produced:
                 raise ModelInterrupted()
             raise ModelUnavailable(reason="server_error")
-        yield _usage(provider_usage, request.messages, "".join(produced), model)
+        yield _usage(provider_usage, counted, messages, "".join(produced), model)
 
     async def _open(self, request: GenerationRequest, model: str) -> Any:
         """The HTTP response of the streamed request, its body not read yet.
@@ -273,7 +279,11 @@ def _reason(exc: Exception) -> str:
 
 
 def _usage(
-    reported: dict[str, Any] | None, messages: Sequence[ChatMessage], completion: str, model: str
+    reported: dict[str, Any] | None,
+    counted: int | None,
+    messages: Sequence[ChatMessage],
+    completion: str,
+    model: str,
 ) -> Usage:
     if reported is not None:
         extra: dict[str, int] = {}
@@ -289,7 +299,7 @@ def _usage(
             extra=extra,
         )
     return Usage(
-        prompt_tokens=estimate_prompt_tokens(messages),
+        prompt_tokens=counted if counted is not None else estimate_prompt_tokens(messages),
         completion_tokens=count_tokens(completion),
         source="estimated",
         model=model,
