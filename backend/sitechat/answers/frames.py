@@ -15,9 +15,9 @@ configured, also appends them to one Redis Stream per answer, ``<prefix>answer:<
 
 Appending never waits for Redis: ``record`` queues the frame and one writer task sends all
 that is queued in one pipeline, so an answer's first token reaches its own reader at once
-and Redis gets a batch per event-loop turn, not a round trip per token. A frame queued when
-the process dies is lost with the answer in flight; the orphan sweeper ends that answer with
-what was recorded.
+and Redis gets a batch every ``batch_seconds`` (50 ms) at most, not a round trip per token.
+A frame queued when the process dies is lost with the answer in flight; the orphan sweeper
+ends that answer with what was recorded.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 import orjson
 from redis.asyncio import Redis
 
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 Frame = tuple[int, bytes]  # (seq, one-line JSON payload, UTF-8)
 
 _FIELD = b"f"
+# How long a cancelled writer may take to send what is still queued.
+_LAST_SEND_SECONDS = 2.0
 _FINAL_PREFIXES = (b'{"type":"complete"', b'{"type":"error"')
 
 
@@ -77,8 +80,10 @@ class RedisFrames:
         ended_ttl_seconds: float,
         live_ttl_seconds: float = 3600.0,
         block_seconds: float = 5.0,
+        batch_seconds: float = 0.05,
     ) -> None:
         self.redis = redis
+        self.batch_seconds = batch_seconds
         self.ended_ttl_ms = math.ceil(ended_ttl_seconds * 1000)
         self.live_ttl_ms = math.ceil(max(live_ttl_seconds, ended_ttl_seconds) * 1000)
         self.block_seconds = block_seconds
@@ -105,18 +110,35 @@ class RedisFrames:
         self._queued.set()
 
     async def run(self) -> None:
-        """The writer: until cancelled, send queued frames in one pipeline per batch."""
-        while True:
-            await self._queued.wait()
-            self._queued.clear()
-            batch, self._queue = self._queue, []
-            try:
-                await self._send(batch)
-            except SharedStateUnavailable:
-                logger.warning("%d answer frames not recorded (redis unreachable)", len(batch))
-            finally:
-                if not self._queue:
-                    self._idle.set()
+        """The writer: until cancelled, send queued frames in one pipeline per batch.
+
+        A batch is sent ``batch_seconds`` after its first frame was queued, with every frame
+        queued meanwhile: an answer streaming a token every 20 ms costs Redis one round trip
+        per few tokens, not one per token (a reader resuming through another process gets
+        them that much later; the answer's own reader reads them from memory at once).
+        Cancelled, it sends what is queued before it ends (answers stopped at shutdown
+        queue their last frame just before)."""
+        try:
+            while True:
+                await self._queued.wait()
+                if self.batch_seconds:
+                    await asyncio.sleep(self.batch_seconds)
+                await self._send_queued()
+        finally:
+            if self._queue:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(_LAST_SEND_SECONDS):
+                    await self._send_queued()
+
+    async def _send_queued(self) -> None:
+        self._queued.clear()
+        batch, self._queue = self._queue, []
+        try:
+            await self._send(batch)
+        except SharedStateUnavailable:
+            logger.warning("%d answer frames not recorded (redis unreachable)", len(batch))
+        finally:
+            if not self._queue:
+                self._idle.set()
 
     async def flush(self) -> None:
         """Wait until every frame queued so far was sent (or given up)."""
