@@ -4,22 +4,16 @@ queued when the writer stops."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from sitechat.answers.frames import RedisFrames, payload_of
 from sitechat.shared_state.redis_link import RedisLink
-from tests.support.redis import REDIS_URL
 
 
 @pytest.fixture
-async def link(redis_prefix: str) -> AsyncIterator[RedisLink]:
-    link = RedisLink(REDIS_URL, prefix=redis_prefix)
-    try:
-        yield link
-    finally:
-        await link.aclose()
+def link(redis_link: RedisLink) -> RedisLink:
+    return redis_link
 
 
 def token(n: int) -> bytes:

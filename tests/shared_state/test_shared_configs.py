@@ -5,14 +5,12 @@ processes' caches, and a value loaded before a change never outlives it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from sitechat.domain import ChatbotConfig
 from sitechat.shared_state.config_cache import ConfigCache, ConfigInvalidator, SharedConfigLoader
 from sitechat.shared_state.redis_link import RedisLink
-from tests.support.redis import REDIS_URL
 
 
 class Database:
@@ -32,12 +30,8 @@ class Database:
 
 
 @pytest.fixture
-async def link(redis_prefix: str) -> AsyncIterator[RedisLink]:
-    running = RedisLink(REDIS_URL, prefix=redis_prefix)
-    try:
-        yield running
-    finally:
-        await running.aclose()
+def link(redis_link: RedisLink) -> RedisLink:
+    return redis_link
 
 
 async def test_a_second_process_reads_the_config_from_redis_not_the_database(

@@ -2,7 +2,8 @@
 other runs, so every key a test makes starts with its prefix and is deleted afterwards).
 
 Redis unreachable: the test skips on a developer's machine and fails when ``CI=true``.
-``redis_prefix`` is a fixture every test folder gets through the root ``conftest``.
+``redis_prefix`` and ``redis_link`` are fixtures every test folder gets through the root
+``conftest``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+
+from sitechat.shared_state.redis_link import RedisLink
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 REDIS_URL = os.environ.get("SITECHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -52,3 +55,13 @@ async def redis_prefix() -> AsyncIterator[str]:
         yield prefix
     finally:
         await delete_prefix(prefix)
+
+
+@pytest.fixture
+async def redis_link(redis_prefix: str) -> AsyncIterator[RedisLink]:
+    """sitechat's link to the real Redis, its keys under the test's own prefix."""
+    link = RedisLink(REDIS_URL, prefix=redis_prefix)
+    try:
+        yield link
+    finally:
+        await link.aclose()
