@@ -1,5 +1,6 @@
 """The in-process moving windows (the rate limiter's embedded default) keep the same rule as
-the ``limits`` library's moving windows on Redis: one contract, run against both, and the
+the ``limits`` library's moving windows on Redis, and so does the rate limiter's own one-call
+check on Redis, whose windows ``limits`` reads: one contract, run against all three, and the
 memory side's own bookkeeping on a clock of the test's."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from sitechat.gate import memory_windows
 from sitechat.gate.memory_windows import MemoryWindows
+from sitechat.gate.rate_limits import LimitCheck, RateLimiter
+from sitechat.shared_state.redis_link import RedisLink
 from tests.support.redis import REDIS_URL
 
 
@@ -50,10 +53,30 @@ class OnRedis:
         return found.reset_time, found.remaining
 
 
-@pytest.fixture(params=["memory", "redis"])
+class OneCallOnRedis:
+    """Hits through ``RateLimiter.check`` (its one script per check); the window as the
+    ``limits`` library itself reads it from the same keys."""
+
+    def __init__(self, link: RedisLink) -> None:
+        self.limiter = RateLimiter(link)
+        self.reader = OnRedis(link.prefix)
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        scope, *identity = identifiers
+        verdict = await self.limiter.check([[LimitCheck(scope, tuple(identity), (item,))]])
+        return verdict.allowed
+
+    async def stats(self, item: RateLimitItem, *identifiers: str) -> tuple[float, int]:
+        return await self.reader.stats(item, *identifiers)
+
+
+@pytest.fixture(params=["memory", "redis", "one-call"])
 def windows(request: pytest.FixtureRequest) -> Windows:
     if request.param == "memory":
         return InMemory()
+    if request.param == "one-call":
+        link: RedisLink = request.getfixturevalue("redis_link")
+        return OneCallOnRedis(link)
     prefix: str = request.getfixturevalue("redis_prefix")
     return OnRedis(prefix)
 
@@ -133,3 +156,30 @@ def test_windows_nobody_uses_any_more_are_forgotten(monkeypatch: pytest.MonkeyPa
     assert len(windows) == 1
     windows.clear(item, "visitor-new")
     assert len(windows) == 0
+
+
+@pytest.fixture(params=["memory", "redis"])
+def limiter(request: pytest.FixtureRequest) -> RateLimiter:
+    if request.param == "memory":
+        return RateLimiter()
+    link: RedisLink = request.getfixturevalue("redis_link")
+    return RateLimiter(link)
+
+
+async def test_a_refusal_in_a_stage_leaves_the_later_stages_uncounted(limiter: RateLimiter) -> None:
+    one, three = parse("1/minute"), parse("3/minute")
+    chatbot = LimitCheck("per_chatbot", ("bot",), (three,))
+
+    def ip(address: str) -> LimitCheck:
+        return LimitCheck("per_ip", ("bot", address), (one,))
+
+    assert (await limiter.check([[ip("192.0.2.1")], [chatbot]])).allowed
+    refused = await limiter.check([[ip("192.0.2.1")], [chatbot]])
+    assert not refused.allowed and refused.scope == "per_ip"
+    # The refusal did not count against the chatbot: two more addresses get through.
+    assert (await limiter.check([[ip("192.0.2.2")], [chatbot]])).allowed
+    assert (await limiter.check([[ip("192.0.2.3")], [chatbot]])).allowed
+    full = await limiter.check([[ip("192.0.2.4")], [chatbot]])
+    assert not full.allowed and full.scope == "per_chatbot"
+    assert (full.limit, full.remaining) == (3, 0)
+    assert 0 < full.retry_after <= 60
