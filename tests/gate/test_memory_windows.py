@@ -1,7 +1,7 @@
 """The in-process moving windows (the rate limiter's embedded default) keep the same rule as
-the ``limits`` library's moving windows on Redis, and so does the rate limiter's own one-call
-check on Redis, whose windows ``limits`` reads: one contract, run against all three, and the
-memory side's own bookkeeping on a clock of the test's."""
+the ``limits`` library's moving windows on Redis: one contract, run against both, and the
+memory side's own bookkeeping on a clock of the test's; and the rate limiter's stages, on
+both storages."""
 
 from __future__ import annotations
 
@@ -53,30 +53,10 @@ class OnRedis:
         return found.reset_time, found.remaining
 
 
-class OneCallOnRedis:
-    """Hits through ``RateLimiter.check`` (its one script per check); the window as the
-    ``limits`` library itself reads it from the same keys."""
-
-    def __init__(self, link: RedisLink) -> None:
-        self.limiter = RateLimiter(link)
-        self.reader = OnRedis(link.prefix)
-
-    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
-        scope, *identity = identifiers
-        verdict = await self.limiter.check([[LimitCheck(scope, tuple(identity), (item,))]])
-        return verdict.allowed
-
-    async def stats(self, item: RateLimitItem, *identifiers: str) -> tuple[float, int]:
-        return await self.reader.stats(item, *identifiers)
-
-
-@pytest.fixture(params=["memory", "redis", "one-call"])
+@pytest.fixture(params=["memory", "redis"])
 def windows(request: pytest.FixtureRequest) -> Windows:
     if request.param == "memory":
         return InMemory()
-    if request.param == "one-call":
-        link: RedisLink = request.getfixturevalue("redis_link")
-        return OneCallOnRedis(link)
     prefix: str = request.getfixturevalue("redis_prefix")
     return OnRedis(prefix)
 

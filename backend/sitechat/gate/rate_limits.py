@@ -9,16 +9,11 @@ counted on the ``RedisLink``: visitors keep chatting, held to per-process limits
 Checks come in stages, narrowest first: a request over its IP, visitor or session limit is
 refused before it is counted against the chatbot-wide limit, so one abusive client cannot
 use up a chatbot's shared allowance for everyone else.
-
-On Redis a whole check is one round trip (``_CHECK_STAGES``): every window of every stage is
-taken as ``limits``' own acquire script takes it (the same keys, entries and expiry, so its
-window stats and ``clear`` see them), stage after stage, and a stage with a refusal ends it
-there. A request's windows are counted by one script, where a round trip per stage (and a
-task per window) took most of the gate's time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Sequence
@@ -65,61 +60,20 @@ class LimitVerdict:
 ALLOWED = LimitVerdict(allowed=True)
 
 
-# KEYS: every window, stage after stage. ARGV: the time (unix seconds), each window's
-# amount and expiry (seconds) in the order of KEYS, then the number of windows in each
-# stage. Each window is ``limits``' acquire_moving_window.lua for a cost of 1: refused if
-# its oldest kept entry is still inside the window, else a new entry, trimmed to the
-# amount, the key expiring with the window. Returns 1 or 0 per window up to the end of the
-# first stage with a 0 (the windows of later stages are not touched).
-_CHECK_STAGES = """
-local now = tonumber(ARGV[1])
-local results = {}
-local k = 0
-local s = 2 + 2 * #KEYS
-while s <= #ARGV do
-    local refused = false
-    for _ = 1, tonumber(ARGV[s]) do
-        k = k + 1
-        local limit = tonumber(ARGV[2 * k])
-        local expiry = tonumber(ARGV[2 * k + 1])
-        local entry = redis.call('lindex', KEYS[k], limit - 1)
-        if entry and tonumber(entry) >= now - expiry then
-            results[k] = 0
-            refused = true
-        else
-            redis.call('lpush', KEYS[k], now)
-            redis.call('ltrim', KEYS[k], 0, limit - 1)
-            redis.call('expire', KEYS[k], expiry)
-            results[k] = 1
-        end
-    end
-    if refused then
-        return results
-    end
-    s = s + 1
-end
-return results
-"""
-
-Pairs = list[tuple[LimitCheck, RateLimitItem]]
-
-
 class RateLimiter:
     def __init__(self, redis: RedisLink | None = None) -> None:
         self.redis = redis
         self._memory = MemoryWindows()
         self._shared: MovingWindowRateLimiter | None = None
         if redis is not None:
-            self._prefix = redis.key("limits")
             storage = RedisStorage(
                 "async+" + redis.url,
                 implementation="redispy",
-                key_prefix=self._prefix,
+                key_prefix=redis.key("limits"),
                 # Share the process's pool (the stub types options as scalars only).
                 connection_pool=redis.client.connection_pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
-            self._check_stages = redis.client.register_script(_CHECK_STAGES)
 
     def _limiter(self) -> MovingWindowRateLimiter | None:
         """The shared windows if Redis is usable now; None for this process's own."""
@@ -129,46 +83,35 @@ class RateLimiter:
 
     async def check(self, stages: Sequence[Sequence[LimitCheck]]) -> LimitVerdict:
         """Count this request against every limit, stage by stage; the first refusal wins."""
-        pairs = [p for p in ([(c, i) for c in stage for i in c.items] for stage in stages) if p]
-        for stage, results in zip(pairs, await self._hit_stages(pairs), strict=False):
-            for (check, item), ok in zip(stage, results, strict=True):
+        for stage in stages:
+            pairs = [(check, item) for check in stage for item in check.items]
+            if not pairs:
+                continue
+            results = await self._hit_all(pairs)
+            for (check, item), ok in zip(pairs, results, strict=True):
                 if not ok:
                     return await self._refusal(check, item)
         return ALLOWED
 
-    async def _hit_stages(self, stages: list[Pairs]) -> list[list[bool]]:
-        """Each stage's results, up to the first stage with a refusal."""
-        if self._limiter() is None or self.redis is None:
-            return self._memory_stages(stages)
+    async def _hit_all(self, pairs: list[tuple[LimitCheck, RateLimitItem]]) -> list[bool]:
+        limiter = self._limiter()
+        if limiter is None or self.redis is None:
+            return [self._memory.hit(item, check.scope, *check.identity) for check, item in pairs]
         try:
             async with self.redis.translated("a rate-limit check"):
-                return await self._redis_stages(stages)
+                return await self._hits(limiter, pairs)
         except SharedStateUnavailable:
-            return self._memory_stages(stages)  # the link is now down: memory this time
+            return await self._hit_all(pairs)  # the link is now down: memory this time
 
-    def _memory_stages(self, stages: list[Pairs]) -> list[list[bool]]:
-        results: list[list[bool]] = []
-        for stage in stages:
-            results.append([self._memory.hit(i, c.scope, *c.identity) for c, i in stage])
-            if not all(results[-1]):
-                break
-        return results
-
-    async def _redis_stages(self, stages: list[Pairs]) -> list[list[bool]]:
-        keys: list[str] = []
-        args: list[float | int] = [time.time()]
-        for stage in stages:
-            for check, item in stage:
-                keys.append(f"{self._prefix}:{item.key_for(check.scope, *check.identity)}")
-                args += (item.amount, item.get_expiry())
-        args += [len(stage) for stage in stages]
-        flat: list[int] = await self._check_stages(keys=keys, args=args)
-        results: list[list[bool]] = []
-        for stage in stages:
-            taken, flat = flat[: len(stage)], flat[len(stage) :]
-            if taken:
-                results.append([bool(ok) for ok in taken])
-        return results
+    @staticmethod
+    async def _hits(
+        limiter: MovingWindowRateLimiter, pairs: list[tuple[LimitCheck, RateLimitItem]]
+    ) -> list[bool]:
+        return list(
+            await asyncio.gather(
+                *(limiter.hit(item, check.scope, *check.identity) for check, item in pairs)
+            )
+        )
 
     async def _refusal(self, check: LimitCheck, item: RateLimitItem) -> LimitVerdict:
         limiter = self._limiter()
