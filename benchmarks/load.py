@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import Any, Literal
 
 from benchmarks.procstat import cpu_seconds, raise_open_files, rss_bytes
 from benchmarks.servers import HOST, REPO, Running, postgres_and_redis, relay, sitechat
@@ -174,7 +174,6 @@ async def warm_up(running: Running, config: Config) -> None:
 async def idle_streams(upstream: Upstream, workdir: Path, config: Config) -> dict[str, Any]:
     """RSS ``config.idle`` streams whose model says nothing add to a sitechat worker, and
     to the relay (the baseline) in the same run."""
-    await asyncio.to_thread(upstream.shape, ANSWER)
     with relay(upstream.base_url, workdir / "relay") as running:
         baseline = await _idle_memory(running, upstream, config, first="headers")
     env = _sitechat_env(
@@ -197,10 +196,15 @@ async def idle_streams(upstream: Upstream, workdir: Path, config: Config) -> dic
 
 
 async def _idle_memory(
-    running: Running, upstream: Upstream, config: Config, *, first: str
+    running: Running, upstream: Upstream, config: Config, *, first: Literal["frame", "headers"]
 ) -> dict[str, Any]:
     """Open ``config.idle`` silent streams on ``running`` (opened: its first frame, or for
     the relay, which sends none before the first token, its headers) and read its RSS."""
+
+    def is_open(s: OpenStream) -> bool:
+        seen = s.result.opened_at is not None if first == "frame" else s.result.status == 200
+        return seen and s.result.error is None
+
     await asyncio.to_thread(upstream.shape, ANSWER)
     await warm_up(running, config)
     await asyncio.to_thread(upstream.shape, SILENT)
@@ -217,19 +221,13 @@ async def _idle_memory(
                 )
             )
             streams += batch
-            if first == "frame":
-                await asyncio.gather(*(s.wait_opened(60) for s in batch))
-            else:
-                await asyncio.gather(*(s.wait_headers(60) for s in batch))
+            await asyncio.gather(
+                *(s.wait_opened(60) if first == "frame" else s.wait_headers(60) for s in batch)
+            )
         await asyncio.sleep(2.0)  # let the answers reach the upstream and settle
         with_open = rss_bytes(running.pid)
         stats = await asyncio.to_thread(upstream.command, "stats")
-        if first == "frame":
-            opened_count = sum(
-                s.result.opened_at is not None and s.result.error is None for s in streams
-            )
-        else:
-            opened_count = sum(s.result.status == 200 and s.result.error is None for s in streams)
+        opened_count = sum(is_open(s) for s in streams)
         errors = Counter((s.result.error or "")[:120] for s in streams if s.result.error)
     finally:
         for stream in streams:
