@@ -12,7 +12,7 @@ import pytest
 
 from sitechat.errors import ModelInterrupted, ModelUnavailable
 from sitechat.llm.base import ChatMessage, GenerationRequest, StreamItem, TextDelta, Usage
-from sitechat.llm.openai_model import OpenAIChatModel
+from sitechat.llm.openai_model import OpenAIChatModel, sse_lines
 from sitechat.tokens import count_tokens
 from tests.support.scripted_openai import Script, ScriptedOpenAI
 
@@ -329,3 +329,42 @@ async def test_answers_in_flight_are_bounded_by_the_connection_pool_only(
         for stream in streams:
             await stream.aclose()
         await model.aclose()
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+async def test_every_framing_sse_allows_gives_the_same_answer(
+    scripted_openai: ScriptedOpenAI, line_end: str
+) -> None:
+    """Line ends of each kind, comments and ids between events, a JSON object over two
+    ``data:`` lines, and the body arriving three bytes at a time (so CRLFs, lines and
+    multi-byte characters are split across reads)."""
+    tokens = ["Grüße", " aus", " 東京", " 🙂", "."]
+    scripted_openai.script(
+        Script(tokens=tokens, line_end=line_end, verbose_events=True, write_size=3)
+    )
+    model = scripted_openai.chat_model()
+    try:
+        texts, usages = await collect(model.stream(REQUEST))
+    finally:
+        await model.aclose()
+    assert texts == tokens
+    assert len(usages) == 1
+    assert usages[0].completion_tokens == len(tokens)  # the provider's own usage chunk
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
+async def test_lines_are_the_same_wherever_the_reads_split_the_body(end: bytes) -> None:
+    lines = [b": keep-alive", b'data: {"a":', b'data: "\xc3\xbc"}', b"", b"data: [DONE]", b""]
+    body = end.join(lines) + end
+
+    async def read(pieces: list[bytes]) -> list[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
+        return [line async for line in sse_lines(chunks())]
+
+    assert await read([body]) == lines
+    for cut in range(1, len(body)):
+        assert await read([body[:cut], body[cut:]]) == lines, cut
+    assert await read([body[i : i + 1] for i in range(len(body))]) == lines

@@ -86,6 +86,13 @@ class Script:
     # Stop after the request's ``max_tokens`` tokens with finish_reason "length", as OpenAI
     # does (each scripted token counts as one). Off by default: most scripts are the answer.
     stop_at_max_tokens: bool = False
+    # How the stream's events are written, within what SSE allows: the line end (LF, CRLF
+    # or CR); comment and ``id:`` lines around each event, and each JSON split over two
+    # ``data:`` lines; and the body written in pieces of this many bytes (so lines, CRLFs
+    # and multi-byte characters arrive split across reads).
+    line_end: str = "\n"
+    verbose_events: bool = False
+    write_size: int | None = None
 
     def answer(self, body: dict[str, Any]) -> tuple[list[str], str]:
         """The tokens this script sends for a request, and its finish_reason."""
@@ -436,10 +443,26 @@ class ScriptedOpenAI(ThreadedServer):
                 body["usage"] = None
             return body
 
+        events = 0
+
         async def event(data: dict[str, Any] | str) -> None:
+            nonlocal events
+            events += 1
             payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-            frame = f"data: {payload}\n\n".encode()
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
+            end = script.line_end
+            if script.verbose_events:
+                first, comma, last = payload.partition(",")
+                data_lines = f"data: {first}{comma}{end}data:{last}" if comma else f"data:{payload}"
+                text = f": keep-alive{end}id: {events}{end}{data_lines}{end}{end}"
+            else:
+                text = f"data: {payload}{end}{end}"
+            frame = text.encode()
+            size = script.write_size or len(frame)
+            for start in range(0, len(frame), size):
+                if start:
+                    await asyncio.sleep(0.001)  # a read of its own for each piece
+                piece = frame[start : start + size]
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
 
         await event(chunk({"role": "assistant", "content": "", "refusal": None}, None))
         if script.first_token_delay:

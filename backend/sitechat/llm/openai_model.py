@@ -2,10 +2,10 @@
 
 Each answer is one streamed POST to ``/chat/completions``, sent with the SDK's ``post`` (see
 ``_open``). The SDK sends the request, and owns its headers, timeouts and HTTP error
-statuses; the open stream's body is read here with
-a lean parser (``data:`` lines decoded with orjson into plain dicts), because building the
-SDK's pydantic chunk objects was the largest part of sitechat's own CPU per token under
-load. Text is yielded as each content delta arrives; the provider's own usage chunk
+statuses; the open stream's body is read here with a lean parser (``data:`` lines, as
+bytes, decoded with orjson into plain dicts), because building the SDK's pydantic chunk
+objects was the largest part of sitechat's own CPU per token under load. Text is yielded
+as each content delta arrives; the provider's own usage chunk
 (``stream_options.include_usage``) becomes the final ``Usage``, or tiktoken estimates it
 when the server sends none.
 
@@ -195,6 +195,10 @@ class OpenAIChatModel:
             except Exception as exc:
                 raise _failure(exc, produced=False, model=model, opened=False) from exc
             self._send_stream_options = with_options
+            # The request it answers keeps only its method and URL: its JSON body (the
+            # whole prompt) and headers would otherwise live as long as the answer streams.
+            sent = response.request
+            response.request = type(sent)(sent.method, sent.url)
             return response
 
 
@@ -203,18 +207,22 @@ class StreamError(Exception):
 
 
 async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
-    """The JSON objects of an OpenAI-style SSE body, up to ``data: [DONE]``."""
-    data: list[str] = []
-    async for line in response.aiter_lines():
+    """The JSON objects of an OpenAI-style SSE body, up to ``data: [DONE]``.
+
+    Read as bytes and parsed as bytes: the payload goes to orjson as it arrived, with no
+    text decoding, line decoder or str copy in between (three async-generator layers of the
+    HTTP client per open answer, and a decode per token)."""
+    data: list[bytes] = []
+    async for line in sse_lines(response.aiter_bytes()):
         if line:
-            if line.startswith("data:"):
-                data.append(line[6:] if line.startswith("data: ") else line[5:])
+            if line.startswith(b"data:"):
+                data.append(line[6:] if line.startswith(b"data: ") else line[5:])
             continue  # comments (": ping"), event and id lines carry nothing we need
         if not data:
             continue
-        payload = "\n".join(data)
+        payload = data[0] if len(data) == 1 else b"\n".join(data)
         data = []
-        if payload == "[DONE]":
+        if payload == b"[DONE]":
             return
         chunk = orjson.loads(payload)
         if not isinstance(chunk, dict):
@@ -222,6 +230,28 @@ async def _chunks(response: Any) -> AsyncIterator[dict[str, Any]]:
         if chunk.get("error") is not None:
             raise StreamError(str(chunk["error"])[:500])
         yield chunk
+
+
+async def sse_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The lines of a byte stream, without their ends (LF, CRLF or CR, as SSE allows).
+
+    A chunk ending in CR keeps it back until the next chunk says whether LF follows, so a
+    CRLF split across two reads is one line end, not two."""
+    rest = b""
+    async for chunk in chunks:
+        buffer = rest + chunk if rest else chunk
+        held = buffer.endswith(b"\r")
+        if held:
+            buffer = buffer[:-1]
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, rest = buffer.split(b"\n")
+        if held:
+            rest += b"\r"
+        for line in lines:
+            yield line
+    if rest:
+        yield rest.removesuffix(b"\r")
 
 
 def _failure(
