@@ -61,8 +61,9 @@ export function followAnswer(client, o) {
           await o.refresh();
           continue;
         }
-        // Before the start event there is no message to resume.
-        if (!mid) throw err;
+        // Before the start event there is no message to resume, but a question a restarting
+        // worker refused (server_restarting) is asked again: another worker takes it.
+        if (!mid && (err.body || {}).code !== 'server_restarting') throw err;
         // Only the network's fault is worth another try: fetch's own error (the idle timer's
         // abort included), a stream cut before its final event, a server error (a proxy's 502
         // while a worker restarts). Not a 4xx: that request is refused.

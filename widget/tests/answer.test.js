@@ -253,3 +253,18 @@ test('the backoff doubles from half a second to eight, give or take a quarter', 
   assert.equal(backoff(0, 0), 375);
   assert.equal(backoff(4, 1), 10000);
 });
+
+test('a question a restarting worker refused (503 server_restarting) is asked again; other refusals are not', async () => {
+  const restarting = { error: 'This server is restarting; ask again.', code: 'server_restarting' };
+  const { calls, fetchFn } = scriptedFetch(json(restarting, 503), json(restarting, 503), sse(answerFrames(TOKENS)));
+  const { answer, text, seen } = follow(fetchFn);
+  assert.equal((await answer.done).type, 'complete');
+  assert.equal(text(), TOKENS.join(''));
+  assert.equal(calls.length, 3);
+  assert.ok(calls.every((c) => c.url === BASE + '/api/public/chat/stream' && c.init.method === 'POST'));
+  assert.deepEqual(seen.states, [true, false]); // shown as reconnecting meanwhile
+
+  const other = scriptedFetch(json({ error: 'Busy.', code: 'overloaded' }, 503));
+  await assert.rejects(follow(other.fetchFn).answer.done, (err) => err.status === 503 && err.body.code === 'overloaded');
+  assert.equal(other.calls.length, 1);
+});
