@@ -150,3 +150,47 @@ async def test_a_disconnect_ends_the_response_and_closes_the_frames_at_once() ->
 
 def _scope() -> dict[str, Any]:
     return {"type": "http", "method": "POST", "path": "/api/public/chat/stream", "headers": []}
+
+
+async def test_a_detached_body_streams_after_the_inner_layers_return_with_their_headers() -> None:
+    """Behind ``DetachedBodies`` the app and the middleware inside it have returned (their
+    frames, the request, its parsed body released) before the first frame is read, and the
+    headers they added to ``http.response.start`` are on the response."""
+    from sitechat.api.middleware import DetachedBodies
+
+    events: list[str] = []
+
+    class Recording(_Frames):
+        async def __anext__(self) -> list[tuple[int, bytes]]:
+            events.append("frame read")
+            return await super().__anext__()
+
+    frames = Recording([[(1, b'{"type":"start"}')], [(2, b'{"type":"complete"}')]], hold=False)
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        await EventStreamResponse(frames)(scope, receive, send)
+        events.append("endpoint returned")
+
+    async def inner_middleware(scope: Any, receive: Any, send: Any) -> None:
+        async def add_header(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], (b"x-inner", b"yes")]
+            await send(message)
+
+        await endpoint(scope, receive, add_header)
+        events.append("middleware returned")
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await DetachedBodies(inner_middleware)({"type": "http"}, _never_disconnects, send)
+
+    assert events[:2] == ["endpoint returned", "middleware returned"]
+    assert "frame read" in events
+    assert (b"x-inner", b"yes") in sent[0]["headers"]
+    bodies = b"".join(m.get("body", b"") for m in sent[1:])
+    assert bodies == b'id: 1\ndata: {"type":"start"}\n\nid: 2\ndata: {"type":"complete"}\n\n'
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert frames.closed

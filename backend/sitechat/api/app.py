@@ -15,7 +15,11 @@ from sitechat.api.admin import analytics, chatbots, conversations, orgs, unanswe
 from sitechat.api.admin.documents import build_documents_router
 from sitechat.api.cors import PublicCorsMiddleware
 from sitechat.api.errors import install_error_handlers
-from sitechat.api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from sitechat.api.middleware import (
+    BodySizeLimitMiddleware,
+    DetachedBodies,
+    RequestIdMiddleware,
+)
 from sitechat.api.shutdown import Drain
 from sitechat.api.web.router import build_web_router
 from sitechat.config import Settings
@@ -80,8 +84,8 @@ def create_app(
     for router in admin_routers():
         app.include_router(router)
     app.include_router(build_web_router(settings, widget_dir=settings.widget_dir))
-    # Outermost last: request ids, then CORS (so a 413 still carries CORS headers), then
-    # the body-size limit, then the app.
+    # Outermost last: detached stream bodies (``api.sse``), request ids, then CORS (so a
+    # 413 still carries CORS headers), then the body-size limit, then the app.
     app.add_middleware(
         BodySizeLimitMiddleware,
         default=settings.max_public_body_bytes,
@@ -89,6 +93,7 @@ def create_app(
     )
     app.add_middleware(PublicCorsMiddleware)
     app.add_middleware(RequestIdMiddleware, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(DetachedBodies)
     return app
 
 

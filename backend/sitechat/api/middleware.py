@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sitechat import logs
 from sitechat.api.errors import send_error
+from sitechat.api.sse import DETACH, Body
 from sitechat.errors import PayloadTooLarge
 from sitechat.gate.client_ip import ClientIpResolver
 
@@ -128,3 +129,28 @@ class BodySizeLimitMiddleware:
 async def _send_too_large(scope: Scope, send: Send, limit: int) -> None:
     refusal = PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     await send_error(scope, send, refusal, close=True)
+
+
+class DetachedBodies:
+    """Streams a detached response body (``api.sse``) once the app has returned.
+
+    Outermost of sitechat's middleware. A streaming response sends its headers through the
+    whole stack, offers its body here (``scope["sitechat.detach"]``) and returns; the app,
+    the router and the inner middleware then unwind, and the body streams with the server's
+    own ``receive`` and ``send``. The inner middleware only touch ``http.response.start``,
+    which has gone through them by then.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detached: list[Body] = []
+        scope[DETACH] = detached.append
+        await self.app(scope, receive, send)
+        if detached:
+            body = detached.pop()
+            await body(receive, send)

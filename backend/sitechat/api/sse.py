@@ -12,7 +12,13 @@ JSON)``, numbered within the answer; this module owns every transport concern:
   the other. A reader leaving does not stop the answer: the run it reads from decides that
   (grace period, stop endpoint, graceful restart);
 - one send at a time, so a ping never interleaves with a frame, and a send timeout so a
-  client that stops reading cannot pin the task forever (it counts as gone).
+  client that stops reading cannot pin the task forever (it counts as gone);
+- a detached body: once the headers are out (through every middleware, which adds its
+  headers to them), the body is handed to ``DetachedBodies``, the outermost middleware, and
+  streamed from there with the server's own ``receive`` and ``send``. The router's, FastAPI's
+  and the inner middleware's frames, the request and its parsed body are gone by then, not
+  held for the minutes an answer may stay open (about 9 KiB per open stream). Without that
+  middleware (an app that lacks it) the body streams in place.
 
 Divergence from Starlette's ``StreamingResponse``: under ASGI spec 2.4 Starlette stops
 listening for ``http.disconnect`` and relies on a failing ``send``. A stalled model never
@@ -24,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -54,6 +60,11 @@ def encode_frames(frames: list[Frame]) -> bytes:
 
 PING_FRAME = b": ping\n\n"
 
+# The scope key under which ``DetachedBodies`` offers to stream a body after the app returns.
+DETACH = "sitechat.detach"
+
+Body = Callable[[Receive, Send], Awaitable[None]]
+
 
 class EventStreamResponse(Response):
     """An ASGI response streaming batches of frames as SSE."""
@@ -81,7 +92,13 @@ class EventStreamResponse(Response):
         raw_headers = [(b"content-type", self.media_type.encode())]
         raw_headers += [(k.lower().encode(), v.encode()) for k, v in self.extra_headers.items()]
         await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        detach: Callable[[Body], None] | None = scope.get(DETACH)
+        if detach is not None:
+            detach(self.stream_body)
+        else:
+            await self.stream_body(receive, send)
 
+    async def stream_body(self, receive: Receive, send: Send) -> None:
         # The body is sent from this task; one helper task (``watch``) pings, enforces the
         # send timeout and listens for the disconnect. Two tasks per stream rather than one
         # per concern, and nothing created per frame: a frame's send is timed by the
