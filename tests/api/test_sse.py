@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import anyio
+import pytest
 
 from sitechat.api.sse import PING_FRAME, EventStreamResponse, encode_frame
 from sitechat.chat.events import CompleteEvent, ErrorEvent, TokenEvent
@@ -148,14 +150,32 @@ async def test_a_disconnect_ends_the_response_and_closes_the_frames_at_once() ->
     assert bodies[0].startswith(b"id: 1")
 
 
+async def test_a_cancellation_from_outside_goes_on_up_and_still_closes_the_frames() -> None:
+    """The watcher's own cancellation (a disconnect) ends the body quietly; any other (the
+    server shutting down, a caller's timeout) is not swallowed with it."""
+    frames = _Frames([[(1, b'{"type":"start"}')]], hold=True)
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    response = EventStreamResponse(frames, ping_interval=10.0, send_timeout=10.0)
+    task = asyncio.ensure_future(response(_scope(), _never_disconnects, send))
+    await anyio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert frames.closed and not response.disconnected
+
+
 def _scope() -> dict[str, Any]:
     return {"type": "http", "method": "POST", "path": "/api/public/chat/stream", "headers": []}
 
 
 async def test_a_detached_body_streams_after_the_inner_layers_return_with_their_headers() -> None:
     """Behind ``DetachedBodies`` the app and the middleware inside it have returned (their
-    frames, the request, its parsed body released) before the first frame is read, and the
-    headers they added to ``http.response.start`` are on the response."""
+    frames, the request, its parsed body released) before the first frame is read, what
+    they put in the scope is not in the server's, and the headers they added to
+    ``http.response.start`` are on the response."""
     from sitechat.api.middleware import DetachedBodies
 
     events: list[str] = []
@@ -177,6 +197,8 @@ async def test_a_detached_body_streams_after_the_inner_layers_return_with_their_
                 message["headers"] = [*message["headers"], (b"x-inner", b"yes")]
             await send(message)
 
+        scope["fastapi_astack"] = object()  # held by the scope: gone with the app's copy
+        scope["state"]["request_id"] = "r-1"  # the state is shared: a 500 out there reads it
         await endpoint(scope, receive, add_header)
         events.append("middleware returned")
 
@@ -185,10 +207,13 @@ async def test_a_detached_body_streams_after_the_inner_layers_return_with_their_
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await DetachedBodies(inner_middleware)({"type": "http"}, _never_disconnects, send)
+    server_scope: dict[str, Any] = {"type": "http"}
+    await DetachedBodies(inner_middleware)(server_scope, _never_disconnects, send)
 
     assert events[:2] == ["endpoint returned", "middleware returned"]
     assert "frame read" in events
+    assert "fastapi_astack" not in server_scope
+    assert server_scope["state"] == {"request_id": "r-1"}
     assert (b"x-inner", b"yes") in sent[0]["headers"]
     bodies = b"".join(m.get("body", b"") for m in sent[1:])
     assert bodies == b'id: 1\ndata: {"type":"start"}\n\nid: 2\ndata: {"type":"complete"}\n\n'

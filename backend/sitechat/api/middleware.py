@@ -148,9 +148,15 @@ class DetachedBodies:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detached: list[Body] = []
-        scope[DETACH] = detached.append
-        await self.app(scope, receive, send)
-        if detached:
-            body = detached.pop()
+        body = await self._app_detaching(scope, receive, send)
+        if body is not None:
             await body(receive, send)
+
+    async def _app_detaching(self, scope: Scope, receive: Receive, send: Send) -> Body | None:
+        """Runs the app on a copy of the scope, so that what the app adds to it (FastAPI's
+        closed exit stacks, the route) goes when the app returns. The ``state`` dict stays
+        shared: an error answered out here (a 500) still finds the request's id in it."""
+        scope.setdefault("state", {})
+        detached: list[Body] = []
+        await self.app({**scope, DETACH: detached.append}, receive, send)
+        return detached[0] if detached else None

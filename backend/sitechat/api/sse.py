@@ -17,7 +17,7 @@ JSON)``, numbered within the answer; this module owns every transport concern:
   headers to them), the body is handed to ``DetachedBodies``, the outermost middleware, and
   streamed from there with the server's own ``receive`` and ``send``. The router's, FastAPI's
   and the inner middleware's frames, the request and its parsed body are gone by then, not
-  held for the minutes an answer may stay open (about 9 KiB per open stream). Without that
+  held for the minutes an answer may stay open (about 13 KiB per open stream). Without that
   middleware (an app that lacks it) the body streams in place.
 
 Divergence from Starlette's ``StreamingResponse``: under ASGI spec 2.4 Starlette stops
@@ -27,6 +27,7 @@ sends, so that would keep the reader attached until the next ping; we always lis
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -79,39 +80,61 @@ class EventStreamResponse(Response):
         send_timeout: float = 30.0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        self.status_code = 200
+        self.background = None
+        self.init_headers({**SSE_HEADERS, **(headers or {})})
+        self.body_stream = EventStreamBody(frames, ping_interval, send_timeout)
+
+    @property
+    def disconnected(self) -> bool:
+        return self.body_stream.disconnected
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        detach: Callable[[Body], None] | None = scope.get(DETACH)
+        if detach is not None:
+            detach(self.body_stream)  # only the body is kept, not this response
+        else:
+            await self.body_stream(receive, send)
+
+
+class EventStreamBody:
+    """The body of an ``EventStreamResponse``: frames, pings and the disconnect watch."""
+
+    __slots__ = ("disconnected", "frames", "ping_interval", "send_timeout")
+
+    def __init__(
+        self, frames: AsyncIterator[list[Frame]], ping_interval: float, send_timeout: float
+    ) -> None:
         self.frames = frames
         self.ping_interval = ping_interval
         self.send_timeout = send_timeout
-        self.status_code = 200
-        self.background = None
-        self.extra_headers = {**SSE_HEADERS, **(headers or {})}
-        self.init_headers(self.extra_headers)
         self.disconnected = False
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_headers = [(b"content-type", self.media_type.encode())]
-        raw_headers += [(k.lower().encode(), v.encode()) for k, v in self.extra_headers.items()]
-        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
-        detach: Callable[[Body], None] | None = scope.get(DETACH)
-        if detach is not None:
-            detach(self.stream_body)
-        else:
-            await self.stream_body(receive, send)
-
-    async def stream_body(self, receive: Receive, send: Send) -> None:
+    async def __call__(self, receive: Receive, send: Send) -> None:
         # The body is sent from this task; one helper task (``watch``) pings, enforces the
         # send timeout and listens for the disconnect. Two tasks per stream rather than one
         # per concern, and nothing created per frame: a frame's send is timed by the
         # watcher's clock, not by a cancel scope of its own.
+        #
+        # Plain asyncio rather than an anyio task group: a stream may stay open for minutes
+        # and thousands may be open at once; the group, its scopes and task records cost
+        # about 3 KiB per stream more than a bare task and ``asyncio.timeout``. So the
+        # watcher cancels this task itself, and this task takes back (``uncancel``) only a
+        # cancellation the watcher made; any other one goes on up.
+        body_task = asyncio.current_task()
+        assert body_task is not None
+        body_running = True
+        cancelled_by_watch = False
         last_sent = time.monotonic()
         sending_since: float | None = None  # when the send in progress began
-        send_done: anyio.Event | None = None  # made only when the other task waits for it
+        send_done: asyncio.Event | None = None  # made only when the other task waits for it
 
         async def send_body(chunk: bytes) -> None:
             nonlocal last_sent, sending_since, send_done
             while sending_since is not None:  # the other task is mid-send: one at a time
                 if send_done is None:
-                    send_done = anyio.Event()
+                    send_done = asyncio.Event()
                 await send_done.wait()
             sending_since = time.monotonic()
             try:
@@ -123,11 +146,21 @@ class EventStreamResponse(Response):
                     send_done.set()
                     send_done = None
 
-        async def watch(body: anyio.CancelScope) -> None:
-            def gone() -> None:
-                self.disconnected = True
-                body.cancel()
+        def gone() -> None:
+            nonlocal cancelled_by_watch
+            self.disconnected = True
+            if body_running:
+                cancelled_by_watch = True
+                body_task.cancel()
 
+        async def watch() -> None:
+            try:
+                await watching()
+            except Exception:  # never left unretrieved in a task nobody awaits
+                logger.exception("the stream's watcher failed; closing the stream")
+                gone()
+
+        async def watching() -> None:
             while True:
                 now = time.monotonic()
                 if sending_since is not None:
@@ -143,7 +176,7 @@ class EventStreamResponse(Response):
                     idle = now - last_sent
                     if idle >= self.ping_interval:
                         try:
-                            with anyio.fail_after(self.send_timeout):
+                            async with asyncio.timeout(self.send_timeout):
                                 await send_body(PING_FRAME)
                         except (OSError, TimeoutError):
                             gone()
@@ -153,23 +186,28 @@ class EventStreamResponse(Response):
                     wait = min(self.ping_interval - idle, self.send_timeout)
                 # Waiting for ``receive()`` consumes nothing until a message arrives, so it
                 # may be cut short to ping or to check a send in progress.
-                with anyio.move_on_after(wait):
-                    message: Message = await receive()
-                    if message["type"] == "http.disconnect":
-                        gone()
-                        return
-
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(watch, tg.cancel_scope)
                 try:
-                    async for batch in self.frames:
-                        await send_body(encode_frames(batch))
-                except OSError:
-                    # The client went away between our check and the write.
-                    self.disconnected = True
-                tg.cancel_scope.cancel()
+                    async with asyncio.timeout(wait):
+                        message: Message = await receive()
+                except TimeoutError:
+                    continue
+                if message["type"] == "http.disconnect":
+                    gone()
+                    return
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            async for batch in self.frames:
+                await send_body(encode_frames(batch))
+        except OSError:
+            # The client went away between our check and the write.
+            self.disconnected = True
+        except asyncio.CancelledError:
+            if not cancelled_by_watch or body_task.uncancel() > 0:
+                raise  # not (only) the watcher's: the server's, or a caller's
         finally:
+            body_running = False  # before any await: the watcher may not cancel past here
+            watcher.cancel()
             # The reader stops counting as one however the response ended.
             aclose = getattr(self.frames, "aclose", None)
             if aclose is not None:
