@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
+from sitechat.api.middleware import DetachedBodies
 from sitechat.api.sse import PING_FRAME, EventStreamResponse, encode_frame
 from sitechat.chat.events import CompleteEvent, ErrorEvent, TokenEvent
 
@@ -176,8 +177,6 @@ async def test_a_detached_body_streams_after_the_inner_layers_return_with_their_
     frames, the request, its parsed body released) before the first frame is read, what
     they put in the scope is not in the server's, and the headers they added to
     ``http.response.start`` are on the response."""
-    from sitechat.api.middleware import DetachedBodies
-
     events: list[str] = []
 
     class Recording(_Frames):
