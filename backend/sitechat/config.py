@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     embedding_model: str = ""
     embedding_dimensions: int | None = Field(default=None, ge=1)
     embedding_base_url: str | None = None
+    # WordNet's database files (Debian's ``wordnet-base``): answerability takes a passage's
+    # word for the question's when WordNet relates them ("cash"/"payment"). Without the files
+    # it goes by the words alone. An empty value turns it off.
+    wordnet_dir: Path | None = Path("/usr/share/wordnet")
     # Providers whose model rewrites follow-up questions; others use the heuristic.
     query_rewrite_providers: Annotated[list[str], NoDecode] = ["openai"]
     query_rewrite_timeout_seconds: float = Field(default=1.5, gt=0)

@@ -21,11 +21,12 @@ import anyio
 from sitechat.answers.frames import RedisFrames
 from sitechat.answers.runs import AnswerRuns
 from sitechat.answers.service import Answers
-from sitechat.chat.answerability import WordMeaning
+from sitechat.chat.answerability import Meaning, Meanings, WordMeaning, WordNetMeaning
 from sitechat.chat.pipeline import ChatService
 from sitechat.chat.ports import ChatSettings
 from sitechat.chat.quality import DEFAULT_SIMILARITY_LEVELS, OPENAI_SIMILARITY_LEVELS
 from sitechat.chat.query import QueryEnhancer
+from sitechat.chat.wordnet import WordNet
 from sitechat.config import Settings
 from sitechat.errors import IndexBusy, ServerRestarting
 from sitechat.gate.admission import PublicGate
@@ -63,6 +64,26 @@ class Draining(Protocol):
     def stream_ended(self) -> None: ...
 
     async def stop_requested(self) -> None: ...
+
+
+def build_meaning(
+    settings: Settings, encoder: DenseEncoder | None, stack: AsyncExitStack
+) -> Meaning | None:
+    """How answerability tells a paraphrase from a near miss beyond the words themselves
+    (see chat.answerability): WordNet's relations when its files are there, then the local
+    dense model's word vectors when it is configured."""
+    parts: list[Meaning] = []
+    wordnet = WordNet.open(settings.wordnet_dir) if settings.wordnet_dir else None
+    if wordnet is not None:
+        stack.callback(wordnet.close)
+        parts.append(WordNetMeaning(wordnet))
+    elif settings.wordnet_dir:
+        logger.info(
+            "answerability: no WordNet in %s (apt-get install wordnet-base)", settings.wordnet_dir
+        )
+    if isinstance(encoder, MiniLMEmbedder):
+        parts.append(WordMeaning(encoder))
+    return Meanings(*parts) if len(parts) > 1 else (parts[0] if parts else None)
 
 
 def build_dense_encoder(settings: Settings) -> DenseEncoder | None:
@@ -193,9 +214,7 @@ class Services:
             configs = ConfigCache(loader, ttl_seconds=settings.config_cache_ttl_seconds)
             presence = WorkerPresence(redis, ttl_seconds=settings.worker_heartbeat_seconds)
             chat = ChatService(
-                # With the local dense model, answerability also asks it which words mean
-                # the same (a rescue for paraphrases; see chat.answerability).
-                meaning=WordMeaning(encoder) if isinstance(encoder, MiniLMEmbedder) else None,
+                meaning=build_meaning(settings, encoder, stack),
                 worker_id=presence.worker_id,
                 messages=store,
                 vectors=vectors,

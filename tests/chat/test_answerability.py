@@ -5,13 +5,15 @@ share its words? Small fixed corpora; the measured rates over whole knowledge ba
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 
 from sitechat.chat.answerability import (
+    Meanings,
     WordMeaning,
+    WordNetMeaning,
     bm25_term,
     distinctive_terms,
     expected_answer_found,
@@ -25,6 +27,7 @@ from sitechat.chat.answerability import (
 from sitechat.errors import VectorStoreError
 from sitechat.retrieval.base import Chunk, ScoredChunk
 from sitechat.text import stem
+from tests.support.wordnet import open_wordnet
 
 BAKERY = [
     "Allergens. We do not bake gluten-free bread. Spelt and rye contain gluten too.",
@@ -308,3 +311,69 @@ async def test_minilm_leaves_a_near_miss_unanswerable(
 ) -> None:
     verdict = await judge_with_meaning(question, passages(passage), meaning=minilm_meaning)
     assert not verdict.answerable
+
+
+@pytest.fixture(scope="module")
+def wordnet_meaning() -> Iterator[WordNetMeaning]:
+    wordnet = open_wordnet()
+    try:
+        yield WordNetMeaning(wordnet)
+    finally:
+        wordnet.close()
+
+
+async def test_wordnet_supports_a_word_by_what_it_is_a_kind_of(
+    wordnet_meaning: WordNetMeaning,
+) -> None:
+    question = "Can I measure the temperature in the bedroom too?"
+    verdict = await judge_with_meaning(question, passages(ROOMS), meaning=wordnet_meaning)
+    assert verdict.answerable
+    assert verdict.meant == ("bedroom",)
+    assert verdict.unsupported == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "texts"),
+    [
+        # "pizza" is a kind of "dish": no passage says dish
+        ("Do you sell gluten-free pizza?", BAKERY),
+        # "scooter" is a kind of "motorboat" (its first sense), which shares a prefix with
+        # "motor": a related word must be in the passage itself
+        (
+            "Does your workshop also repair e-scooters?",
+            ["Workshop. We repair bikes and e-bikes: motor diagnosis costs 35 euros."],
+        ),
+        # "set" is a synonym of "join" ("set" two pieces together), but a generic word: it
+        # supports nothing
+        ("Can I join?", ["Rehearsals. We set the dates each season."]),
+    ],
+)
+async def test_wordnet_leaves_near_misses_and_generic_words_alone(
+    wordnet_meaning: WordNetMeaning, question: str, texts: Sequence[str]
+) -> None:
+    verdict = await judge_with_meaning(question, passages(*texts), meaning=wordnet_meaning)
+    if question == "Can I join?":
+        assert verdict.unsupported == ("join",)
+    assert not verdict.answerable
+    assert verdict.meant == ()
+
+
+class Recording:
+    def __init__(self, knows: set[str]) -> None:
+        self.knows = knows
+        self.asked: list[list[str]] = []
+
+    async def synonyms(self, wanted: Sequence[str], candidates: Sequence[str]) -> set[str]:
+        self.asked.append(list(wanted))
+        return self.knows & set(wanted)
+
+
+async def test_meanings_ask_each_part_only_about_the_words_left() -> None:
+    first, second = Recording({"bedroom"}), Recording({"hallway"})
+    found = await Meanings(first, second).synonyms(["bedroom", "hallway", "attic"], ["room"])
+    assert found == {"bedroom", "hallway"}
+    assert first.asked == [["bedroom", "hallway", "attic"]]
+    assert second.asked == [["hallway", "attic"]]
+    done = Recording(set())
+    await Meanings(Recording({"bedroom"}), done).synonyms(["bedroom"], ["room"])
+    assert done.asked == []  # nothing left to ask

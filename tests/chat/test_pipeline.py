@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
+from sitechat.chat.answerability import Meaning, WordNetMeaning
 from sitechat.chat.events import (
     ChatEvent,
     CompleteEvent,
@@ -43,6 +44,7 @@ from sitechat.retrieval.edge_store import EdgeVectorStore
 from sitechat.shared_state.config_cache import ConfigCache
 from sitechat.storage import Database, Store
 from tests.support.scripted_openai import Script, ScriptedOpenAI
+from tests.support.wordnet import open_wordnet
 
 SESSION = "visitor-session-1"
 MAX_MESSAGE_CHARS = 500
@@ -82,9 +84,10 @@ class Parts:
     openai: OpenAIChatModel
     server: ScriptedOpenAI
 
-    def service(self, **chat_settings: Any) -> ChatService:
+    def service(self, meaning: Meaning | None = None, **chat_settings: Any) -> ChatService:
         settings = {"max_message_chars": MAX_MESSAGE_CHARS, "first_token_timeout_seconds": 5.0}
         return ChatService(
+            meaning=meaning,
             messages=self.store,
             vectors=self.vectors,
             models=self.models,
@@ -470,6 +473,39 @@ async def test_a_near_miss_in_the_documents_words_gets_the_fallback_without_the_
     assert quality["level"] == "none" and quality["answerability"] == "unanswerable"
     assert set(quality["unsupported_terms"]) == {"repair", "bicycl"}
     assert parts.server.requests == []
+
+
+async def test_passages_that_answer_only_in_other_words_are_answered_at_level_low(
+    parts: Parts,
+) -> None:
+    """ "toddlers" shares no word with "Every child gets in free" (the search finds it by
+    "get"), so coverage alone says none; WordNet knows a toddler is a child."""
+    wordnet = open_wordnet()
+    org = await parts.store.create_org("Zoo")
+    await parts.store.create_chatbot(org.id, name="Zoo", chatbot_id="zoo", provider="openai")
+    chunk = Chunk(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, "zoo/0")),
+        chatbot_id="zoo",
+        document_id="prices",
+        position=0,
+        text="Every child gets in free.",
+        title="",
+    )
+    await parts.vectors.upsert([chunk])
+    try:
+        service = parts.service(meaning=WordNetMeaning(wordnet))
+        events = await events_of(
+            service, await open_turn(service, "Can toddlers get in?", bot="zoo")
+        )
+    finally:
+        wordnet.close()
+
+    complete = events[-1]
+    assert isinstance(complete, CompleteEvent) and not complete.fallback
+    quality = complete.context_quality
+    assert quality["level"] == "low" and quality["coverage"] == 0.0
+    assert quality["answerability"] == "answerable" and quality["unsupported_terms"] == []
+    assert "Every child gets in free." in prompt_sent(parts)  # the model answers from it
 
 
 async def test_a_greeting_gets_the_greeting_without_search_or_model(

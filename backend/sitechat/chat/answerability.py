@@ -31,8 +31,10 @@ numbers per set, and the signals that did not work (the best
 passage's dense similarity, its margin, the local model judging, support from more passages,
 compound heads, weighing the missing terms by IDF), are in ``docs/context-quality.md``.
 
-``judge_with_meaning`` adds an optional rescue for paraphrases, by the meaning of single
-words (all-MiniLM-L6-v2, the ``dense`` extra): an unsupported term is supported by a passage
+``judge_with_meaning`` adds rescues for paraphrases, by the meaning of single words. First
+by WordNet, when its database is installed (``WordNetMeaning``): a passage holds a synonym, a
+derived form or what the word is a kind of ("bedroom"/"room"). Then by all-MiniLM-L6-v2, the
+``dense`` extra (``WordMeaning``): an unsupported term is supported by a passage
 word close to it (cosine at least ``SYNONYM_SIMILARITY``) that stands out from the passage's
 other words (by ``SYNONYM_MARGIN``): "bedroom" by "rooms", "hiring" by "jobs", "Spanish" by
 "language". A near miss usually names one more member of a list the passages enumerate
@@ -55,6 +57,7 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
+from sitechat.chat.wordnet import WordNet
 from sitechat.errors import VectorStoreError
 from sitechat.retrieval.base import ScoredChunk
 from sitechat.retrieval.dense import MiniLMEmbedder
@@ -153,6 +156,8 @@ class Answerability:
     verdict: Verdict
     # Distinctive terms of the question that no retrieved passage contains (stemmed).
     unsupported: tuple[str, ...] = ()
+    # Those a passage holds only in other words (a ``Meaning``'s synonyms), stemmed.
+    meant: tuple[str, ...] = ()
 
     @property
     def answerable(self) -> bool:
@@ -255,6 +260,58 @@ def _texts(results: Sequence[ScoredChunk]) -> list[str]:
     return [f"{r.chunk.title} {r.chunk.heading or ''} {r.chunk.text}" for r in results]
 
 
+class Meaning(Protocol):
+    """Which of a question's unsupported words a passage word names in other words."""
+
+    async def synonyms(self, wanted: Sequence[str], candidates: Sequence[str]) -> set[str]: ...
+
+
+class Meanings:
+    """Several ``Meaning``s asked in order, each about the words the ones before left."""
+
+    def __init__(self, *parts: Meaning) -> None:
+        self.parts = parts
+
+    async def synonyms(self, wanted: Sequence[str], candidates: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for part in self.parts:
+            left = [w for w in wanted if w not in found]
+            if not left:
+                break
+            found |= await part.synonyms(left, candidates)
+        return found
+
+
+class WordNetMeaning:
+    """Which words name the same thing, by WordNet (Debian's ``wordnet-base``; see
+    ``chat.wordnet``): a question's word is supported by a passage word that is one of its
+    synonyms, derived forms ("sold"/"sell") or what it is a kind of ("bedroom"/"room",
+    "toddler"/"child"), in its most frequent senses. The passage must hold that very word (no
+    shared prefix: "motorboat" is not "motor"), and generic words ("cover", "take") support
+    nothing: they are in every passage. Lookups are reads of the files through ``mmap``, done in a
+    worker thread (a cold page can cost a few milliseconds)."""
+
+    def __init__(self, wordnet: WordNet) -> None:
+        self.wordnet = wordnet
+
+    async def synonyms(self, wanted: Sequence[str], candidates: Sequence[str]) -> set[str]:
+        if not wanted or not candidates:
+            return set()
+        return await anyio.to_thread.run_sync(self.synonyms_blocking, wanted, candidates)
+
+    def synonyms_blocking(self, wanted: Sequence[str], candidates: Sequence[str]) -> set[str]:
+        passage = frozenset(stem(c) for c in candidates)
+        found = set()
+        for word in wanted:
+            own = stem(word)
+            for related in self.wordnet.related(word):
+                term = stem(related)
+                if term != own and term in passage and term not in GENERIC_WORDS:
+                    found.add(word)
+                    break
+        return found
+
+
 class ModelLoader(Protocol):
     """Loads a sentence-transformers model (``MiniLMEmbedder`` does) in the calling thread."""
 
@@ -334,7 +391,7 @@ async def judge_with_meaning(
     results: Sequence[ScoredChunk],
     *,
     follow_up: bool = False,
-    meaning: WordMeaning | None = None,
+    meaning: Meaning | None = None,
 ) -> Answerability:
     """``judge``, then, for an unanswerable question, the unsupported terms that a passage
     word means are supported too (see the module docstring). Answerable questions pay
@@ -349,8 +406,9 @@ async def judge_with_meaning(
     unsupported = tuple(t for t in verdict.unsupported if wanted[t] not in meant)
     if len(unsupported) == len(verdict.unsupported):
         return verdict
+    by_meaning = tuple(t for t in verdict.unsupported if wanted[t] in meant)
     if not unsupported:
-        return Answerability("answerable")
+        return Answerability("answerable", meant=by_meaning)
     if len(unsupported) < len(wanted) and expected_answer_found(question, texts):
-        return Answerability("answerable", unsupported)
-    return Answerability("unanswerable", unsupported)
+        return Answerability("answerable", unsupported, by_meaning)
+    return Answerability("unanswerable", unsupported, by_meaning)

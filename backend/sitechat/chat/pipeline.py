@@ -34,7 +34,7 @@ from typing import Any
 import anyio
 
 from sitechat import logs, metrics
-from sitechat.chat.answerability import WordMeaning, is_greeting, judge_with_meaning
+from sitechat.chat.answerability import Meaning, is_greeting, judge_with_meaning
 from sitechat.chat.events import (
     ChatEvent,
     CompleteEvent,
@@ -96,7 +96,7 @@ class ChatService:
         enhancer: QueryEnhancer | None = None,
         similarity_levels: SimilarityLevels | None = None,
         worker_id: str | None = None,
-        meaning: WordMeaning | None = None,
+        meaning: Meaning | None = None,
     ) -> None:
         self.messages = messages
         # This process, on the answers it generates (the orphan sweeper reads it).
@@ -109,7 +109,8 @@ class ChatService:
         self.enhancer = enhancer or QueryEnhancer(rewrite_providers=())
         # How dense similarity maps to context-quality levels (hybrid search only).
         self.similarity_levels = similarity_levels or DEFAULT_SIMILARITY_LEVELS
-        # Which words mean the same (a local dense model): paraphrases become answerable.
+        # Which words mean the same (WordNet, a local dense model): paraphrases become
+        # answerable.
         self.meaning = meaning
 
     # --- phase 1 -------------------------------------------------------------------------
@@ -292,7 +293,15 @@ class ChatService:
         )
         quality = dataclasses.replace(
             quality,
-            level=quality.level if answerability.answerable else "none",
+            level=(
+                "none"
+                if not answerability.answerable
+                # Passages that hold what is asked only in other words share none of its
+                # words: coverage says none, yet they answer.
+                else "low"
+                if quality.level == "none" and answerability.meant
+                else quality.level
+            ),
             answerability=answerability.verdict,
             unsupported_terms=answerability.unsupported,
         )
