@@ -295,7 +295,7 @@ LEGEND = (
 async def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.eval")
     parser.add_argument("--providers", default=",".join(PROVIDERS))
-    parser.add_argument("--sets", default="thermostat,bakery,library")
+    parser.add_argument("--sets", default="thermostat,bakery,library,bikeshop")
     parser.add_argument(
         "--embedding",
         choices=["none", "local"],

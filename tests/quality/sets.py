@@ -29,6 +29,7 @@ SET_DIRS = {
     "thermostat": HERE.parent / "retrieval" / "quality",
     "bakery": HERE / "bakery",
     "library": HERE / "library",
+    "bikeshop": HERE / "bikeshop",
 }
 
 
