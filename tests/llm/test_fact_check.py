@@ -70,3 +70,30 @@ def test_facts_are_the_extractive_answers_numbers_and_terms() -> None:
     wordy = "Parcels must arrive before the purchase price is refunded. [1]"
     assert has_facts("The purchase price is refunded once parcels arrive.", wordy, QUESTION)
     assert not has_facts("It is refunded.", wordy, QUESTION)
+
+
+def test_every_figure_must_be_there_and_names_with_digits_are_not_figures() -> None:
+    """The local model answered "a colour print is 10 cents" from a sentence giving 10 cents
+    for black and white and 50 for colour; and "the T3 display unit" kept no fact, though it
+    shares "3" with a passage about the T3."""
+    prices = "Black-and-white pages cost 10 cents and colour pages cost 50 cents. [1]"
+    question = "How much does a colour print cost?"
+    assert not has_facts("A colour print is 10 cents.", prices, question)
+    assert has_facts("Colour is 50 cents, black and white 10 cents.", prices, question)
+    wiring = "Push the W wire into the terminal marked W on the T3. [1]"
+    assert not has_facts("The T3 display unit.", wiring, "Which terminal does the W wire go into?")
+
+
+def test_an_answer_that_says_yes_where_the_passage_says_no_lacks_the_fact() -> None:
+    quote = "We do not charge late fees for children's items. [1]"
+    question = "Are there late fees for children's books?"
+    assert not has_facts("Yes, late fees for children's items are charged daily.", quote, question)
+    assert has_facts("No, children's items are never charged late fees.", quote, question)
+
+
+async def test_a_wrong_figure_that_holds_is_followed_by_the_quote() -> None:
+    """Every number the model writes is in the passages, but not the one that answers."""
+    texts, _ = await answer(["The label costs 6.50 euros."])
+    joined = "".join(texts)
+    assert joined.startswith("The label costs 6.50 euros.")
+    assert "within 14 days" in joined

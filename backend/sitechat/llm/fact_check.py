@@ -9,10 +9,12 @@ often than the extractive quote of the same passages. ``keep_facts`` wraps its s
    ends the generated part (what the model writes after it is dropped).
 2. When the answer ends, the extractive answer (``llm.extractive``: the sentences of the
    passages that best match the question) says what the facts are. If the generated part
-   lacks them (one of the extractive answer's numbers, or when it has none, half of its
-   terms that are not the question's),
-   the extractive answer is added after it, or is the whole answer when nothing generated
-   held. So an answer keeps the fact whenever the extractive one has it.
+   lacks them, the extractive answer is added after it, or is the whole answer when nothing
+   generated held. So an answer keeps the fact whenever the extractive one has it. It lacks
+   them when it misses one of the extractive answer's figures (numbers standing on their
+   own: "14 days", "6.50"; not a model name like "T3"), or, when there are none, half of its
+   terms that are not the question's; or when one says no ("not", "never", "without") and
+   the other does not ("Yes, there are fees" against "We do not charge late fees").
 
 The price is latency: a sentence is shown when it is complete, not word by word.
 """
@@ -30,6 +32,11 @@ from sitechat.text import terms
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CITATION = re.compile(r"\[\d+\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# A figure stands on its own: "14 days", "6.50 euros", not "T3" or "E21" (names).
+_FIGURE = re.compile(r"(?<![^\W\d_])\d+(?:[.,]\d+)*(?![^\W\d_])")
+_NEGATION = re.compile(
+    r"\b(?:no|not|never|none|nothing|nobody|cannot|without)\b|n['\u2019]t\b", re.IGNORECASE
+)
 _URL = re.compile(r"https?://[^\s)\]>\"']+")
 # Share of the extractive answer's own terms a generated answer must contain.
 TERM_SHARE = 0.5
@@ -46,11 +53,22 @@ def holds(sentence: str, source: str) -> bool:
     return _numbers(_URL.sub(" ", sentence)) <= _numbers(source)
 
 
+def _figures(text: str) -> set[str]:
+    return {n.replace(",", ".").rstrip(".") for n in _FIGURE.findall(_CITATION.sub(" ", text))}
+
+
+def _says_no(text: str) -> bool:
+    return bool(_NEGATION.search(text))
+
+
 def has_facts(answer: str, extractive: str, question: str) -> bool:
-    """Whether ``answer`` carries what the extractive answer says beyond the question."""
-    numbers = _numbers(extractive) - _numbers(question)
-    if numbers:  # the figures are the facts
-        return bool(numbers & _numbers(answer))
+    """Whether ``answer`` carries what the extractive answer says beyond the question: all
+    its figures (or, without figures, half of its own terms), and the same yes or no."""
+    if _says_no(answer) != _says_no(extractive):
+        return False
+    figures = _figures(extractive) - _figures(question)
+    if figures:  # the figures are the facts
+        return figures <= _figures(answer)
     own = terms(_CITATION.sub(" ", extractive)) - terms(question)
     if not own:
         return True
