@@ -30,18 +30,13 @@ import dataclasses
 import hashlib
 import logging
 import re
-import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import anyio
-
+from sitechat.chat.side_calls import TtlCache, side_call
 from sitechat.domain import ChatbotConfig, Message
-from sitechat.errors import ModelError, SitechatError
-from sitechat.llm.base import ChatMessage, ChatModel, GenerationRequest, TextDelta, Usage
+from sitechat.llm.base import ChatMessage, ChatModel, GenerationRequest, Usage
 from sitechat.text import content_terms, content_words
-from sitechat.tokens import count_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -111,30 +106,6 @@ VARIANTS_INSTRUCTION = (
 )
 
 
-class _Cache:
-    def __init__(self, size: int, ttl: float) -> None:
-        self._size = size
-        self._ttl = ttl
-        self._items: OrderedDict[str, tuple[float, EnhancedQuery]] = OrderedDict()
-
-    def get(self, key: str) -> EnhancedQuery | None:
-        item = self._items.get(key)
-        if item is None:
-            return None
-        stored_at, value = item
-        if time.monotonic() - stored_at > self._ttl:
-            del self._items[key]
-            return None
-        self._items.move_to_end(key)
-        return value
-
-    def put(self, key: str, value: EnhancedQuery) -> None:
-        self._items[key] = (time.monotonic(), value)
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-
-
 class QueryEnhancer:
     """Model rewrite with a deadline and a cache, the heuristic otherwise."""
 
@@ -152,7 +123,7 @@ class QueryEnhancer:
         self.rewrite_providers = frozenset(rewrite_providers)
         self.timeout_seconds = timeout_seconds
         self.variants = max(0, min(variants, 4))
-        self._cache = _Cache(cache_size, cache_ttl_seconds)
+        self._cache: TtlCache[EnhancedQuery] = TtlCache(cache_size, cache_ttl_seconds)
 
     def will_rewrite(
         self, model: ChatModel | None, message: str, history: Sequence[Message]
@@ -176,62 +147,36 @@ class QueryEnhancer:
         cached = self._cache.get(key)
         if cached is not None:
             return EnhancedQuery(cached.text, cached.rewritten, "model-cached", cached.variants)
-        rewritten: EnhancedQuery | None = None
-        cost: list[Usage] = []
-        with anyio.move_on_after(self.timeout_seconds) as scope:
-            try:
-                rewritten = await self._rewrite(config, message, history, model, cost)
-            except SitechatError as exc:
-                if isinstance(exc, ModelError) and not exc.request_accepted:
-                    cost.clear()  # the provider never took it: nothing to pay
-                logger.info("query rewrite failed (%s): using the heuristic", exc.code)
-            except Exception:
-                logger.warning("query rewrite crashed: using the heuristic", exc_info=True)
-        if scope.cancelled_caught:
-            logger.info("query rewrite took over %.1fs: using the heuristic", self.timeout_seconds)
-        usage = cost[-1] if cost else None
+        text, usage = await side_call(
+            model,
+            self._request(config, message, history),
+            timeout_seconds=self.timeout_seconds,
+            what="query rewrite",
+        )
+        rewritten = None if text is None else self._parse(message, text)
         if rewritten is None:
             return dataclasses.replace(enhance_query(message, history), usage=usage)
         self._cache.put(key, rewritten)
         return dataclasses.replace(rewritten, usage=usage)
 
-    async def _rewrite(
-        self,
-        config: ChatbotConfig,
-        message: str,
-        history: Sequence[Message],
-        model: ChatModel,
-        cost: list[Usage],
-    ) -> EnhancedQuery | None:
-        """``cost`` gets what the call costs as soon as it is made (an estimate), then the
-        provider's own count when it arrives: a rewrite cut by the timeout is paid too."""
+    def _request(
+        self, config: ChatbotConfig, message: str, history: Sequence[Message]
+    ) -> GenerationRequest:
         variants = VARIANTS_INSTRUCTION.format(n=self.variants) if self.variants else ""
         messages = [
             ChatMessage("system", REWRITE_INSTRUCTIONS.format(name=config.name, variants=variants)),
             ChatMessage("user", _conversation(message, history)),
         ]
-        request = GenerationRequest(
+        return GenerationRequest(
             messages=messages,
             question=message,
             model=config.model,
             temperature=0.0,
             max_tokens=48 * (1 + self.variants),
         )
-        parts: list[str] = []
-        prompt_tokens = sum(count_tokens(m.content) for m in messages)
-        cost[:] = [Usage(prompt_tokens, 0, "estimated")]
-        stream = model.stream(request)
-        try:
-            async for item in stream:
-                if isinstance(item, TextDelta):
-                    parts.append(item.text)
-                    cost[:] = [Usage(prompt_tokens, count_tokens("".join(parts)), "estimated")]
-                else:
-                    cost[:] = [item]
-        finally:
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
-        lines = [_clean(line) for line in "".join(parts).splitlines()]
+
+    def _parse(self, message: str, text: str) -> EnhancedQuery | None:
+        lines = [_clean(line) for line in text.splitlines()]
         lines = [line for line in lines if line]
         if not lines or not content_words(lines[0]):
             return None
