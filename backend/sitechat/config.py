@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     # Providers whose model rewrites follow-up questions; others use the heuristic.
     query_rewrite_providers: Annotated[list[str], NoDecode] = ["openai"]
     query_rewrite_timeout_seconds: float = Field(default=1.5, gt=0)
+    # Providers whose model is asked, when a question's words are in no passage, whether the
+    # passages answer it all the same (chat/answer_check.py): paraphrases get answered.
+    # Off by default: for a model trusted to say no.
+    answer_check_providers: Annotated[list[str], NoDecode] = []
+    answer_check_timeout_seconds: float = Field(default=2.0, gt=0)
     query_variants: int = Field(default=0, ge=0, le=4)
     # Networks ingestion may fetch from besides public addresses (e.g. "10.0.0.0/8").
     fetch_allowed_networks: Annotated[list[str], NoDecode] = []
@@ -210,6 +215,7 @@ class Settings(BaseSettings):
     @field_validator(
         "trusted_proxies",
         "query_rewrite_providers",
+        "answer_check_providers",
         "fallback_providers",
         "fetch_allowed_networks",
         "metrics_allowed_networks",

@@ -21,6 +21,7 @@ import anyio
 from sitechat.answers.frames import RedisFrames
 from sitechat.answers.runs import AnswerRuns
 from sitechat.answers.service import Answers
+from sitechat.chat.answer_check import AnswerCheck
 from sitechat.chat.answerability import Meaning, Meanings, WordMeaning, WordNetMeaning
 from sitechat.chat.pipeline import ChatService
 from sitechat.chat.ports import ChatSettings
@@ -215,6 +216,10 @@ class Services:
             presence = WorkerPresence(redis, ttl_seconds=settings.worker_heartbeat_seconds)
             chat = ChatService(
                 meaning=build_meaning(settings, encoder, stack),
+                answer_check=AnswerCheck(
+                    providers=settings.answer_check_providers,
+                    timeout_seconds=settings.answer_check_timeout_seconds,
+                ),
                 worker_id=presence.worker_id,
                 messages=store,
                 vectors=vectors,

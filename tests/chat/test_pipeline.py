@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 
+from sitechat.chat.answer_check import AnswerCheck
 from sitechat.chat.answerability import Meaning, WordNetMeaning
 from sitechat.chat.events import (
     ChatEvent,
@@ -84,10 +85,16 @@ class Parts:
     openai: OpenAIChatModel
     server: ScriptedOpenAI
 
-    def service(self, meaning: Meaning | None = None, **chat_settings: Any) -> ChatService:
+    def service(
+        self,
+        meaning: Meaning | None = None,
+        answer_check: AnswerCheck | None = None,
+        **chat_settings: Any,
+    ) -> ChatService:
         settings = {"max_message_chars": MAX_MESSAGE_CHARS, "first_token_timeout_seconds": 5.0}
         return ChatService(
             meaning=meaning,
+            answer_check=answer_check,
             messages=self.store,
             vectors=self.vectors,
             models=self.models,
@@ -506,6 +513,93 @@ async def test_passages_that_answer_only_in_other_words_are_answered_at_level_lo
     assert quality["level"] == "low" and quality["coverage"] == 0.0
     assert quality["answerability"] == "answerable" and quality["unsupported_terms"] == []
     assert "Every child gets in free." in prompt_sent(parts)  # the model answers from it
+
+
+# --- the answer check: the model asked when the words say no ---------------------------
+
+CASH_BACK = "Is my money refunded?"  # "money" is in no passage; the refund one answers
+
+
+def checked_service(parts: Parts, timeout_seconds: float = 5.0) -> ChatService:
+    return parts.service(
+        answer_check=AnswerCheck(providers=["openai"], timeout_seconds=timeout_seconds)
+    )
+
+
+def is_check(request: Any) -> bool:
+    return "You check whether passages" in request.body["messages"][0]["content"]
+
+
+async def test_the_models_yes_answers_a_question_whose_words_are_in_no_passage(
+    parts: Parts,
+) -> None:
+    service = checked_service(parts)
+    parts.server.enqueue(Script(tokens=["Yes"]), Script(tokens=["Refunds ", "come in 30 days."]))
+
+    events = await events_of(service, await open_turn(service, CASH_BACK))
+
+    check, answer = parts.server.requests
+    assert is_check(check) and not is_check(answer)
+    assert "full refund" in check.body["messages"][-1]["content"]  # the passages were shown
+    complete = events[-1]
+    assert isinstance(complete, CompleteEvent) and not complete.fallback
+    assert complete.content == "Refunds come in 30 days."
+    assert complete.context_quality["answerability"] == "answerable"
+    assert complete.context_quality["level"] != "none"
+    spent = complete.usage["answer_check"]
+    assert spent["prompt_tokens"] > 0 and spent["completion_tokens"] == 1
+    assert complete.usage["prompt_tokens"] > spent["prompt_tokens"]  # the answer's, plus it
+    assert complete.usage["total_tokens"] == (
+        complete.usage["prompt_tokens"] + complete.usage["completion_tokens"]
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [Script(tokens=["No"]), Script(tokens=["Maybe, ", "it depends."]), Script(status_error=500)],
+    ids=["no", "neither-yes-nor-no", "server-error"],
+)
+async def test_without_the_models_yes_the_fallback_stands_and_the_check_is_paid(
+    parts: Parts, reply: Script
+) -> None:
+    service = checked_service(parts)
+    parts.server.enqueue(reply)
+
+    turn = await open_turn(service, CASH_BACK)
+    complete = (await events_of(service, turn))[-1]
+
+    assert isinstance(complete, CompleteEvent) and complete.fallback
+    assert complete.context_quality["answerability"] == "unanswerable"
+    assert [is_check(r) for r in parts.server.requests] == [True]  # no answer was asked for
+    [_, assistant] = await stored(parts, turn)
+    if reply.status_error is None:  # a refused request costs nothing
+        assert assistant.usage is not None and assistant.usage["answer_check"]["prompt_tokens"]
+        assert assistant.usage["total_tokens"] > 0
+
+
+async def test_a_check_that_takes_too_long_is_abandoned_for_the_fallback(parts: Parts) -> None:
+    service = checked_service(parts, timeout_seconds=0.2)
+    parts.server.enqueue(Script(tokens=["Yes"], first_token_delay=3.0))
+
+    complete = (await events_of(service, await open_turn(service, CASH_BACK)))[-1]
+
+    assert isinstance(complete, CompleteEvent) and complete.fallback
+    record = await parts.server.wait_closed()
+    assert record.closed_by == "client"  # its stream was closed, not left running
+
+
+async def test_verdicts_are_cached_and_answerable_questions_are_never_checked(
+    parts: Parts,
+) -> None:
+    service = checked_service(parts)
+    parts.server.enqueue(Script(tokens=["No"]), Script(tokens=["Nine."]))
+
+    for _ in range(2):
+        complete = (await events_of(service, await open_turn(service, CASH_BACK)))[-1]
+        assert isinstance(complete, CompleteEvent) and complete.fallback
+    await events_of(service, await open_turn(service, "When does the Berlin store open?"))
+
+    assert [is_check(r) for r in parts.server.requests] == [True, False]
 
 
 async def test_a_greeting_gets_the_greeting_without_search_or_model(

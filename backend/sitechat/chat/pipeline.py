@@ -34,7 +34,8 @@ from typing import Any
 import anyio
 
 from sitechat import logs, metrics
-from sitechat.chat.answerability import Meaning, is_greeting, judge_with_meaning
+from sitechat.chat.answer_check import AnswerCheck
+from sitechat.chat.answerability import Answerability, Meaning, is_greeting, judge_with_meaning
 from sitechat.chat.events import (
     ChatEvent,
     CompleteEvent,
@@ -63,7 +64,7 @@ from sitechat.chat.turn import (
     to_passages,
     to_sources,
     usage_dict,
-    with_rewrite,
+    with_side_calls,
 )
 from sitechat.domain import SESSION_ID_PATTERN
 from sitechat.errors import (
@@ -97,6 +98,7 @@ class ChatService:
         similarity_levels: SimilarityLevels | None = None,
         worker_id: str | None = None,
         meaning: Meaning | None = None,
+        answer_check: AnswerCheck | None = None,
     ) -> None:
         self.messages = messages
         # This process, on the answers it generates (the orphan sweeper reads it).
@@ -112,6 +114,8 @@ class ChatService:
         # Which words mean the same (WordNet, a local dense model): paraphrases become
         # answerable.
         self.meaning = meaning
+        # The chatbot's model asked when the words say no (off unless providers are named).
+        self.answer_check = answer_check or AnswerCheck()
 
     # --- phase 1 -------------------------------------------------------------------------
 
@@ -291,6 +295,12 @@ class ChatService:
         answerability = await judge_with_meaning(
             enhanced.text, results, follow_up=follow_up, meaning=self.meaning
         )
+        if answerability.verdict == "unanswerable" and self.answer_check.will_check(model.primary):
+            answers, progress.check = await self.answer_check.answers(
+                config, model.primary, enhanced.text, results
+            )
+            if answers:  # its words are in no passage, but its answer is
+                answerability = Answerability("answerable", meant=answerability.unsupported)
         quality = dataclasses.replace(
             quality,
             level=(
@@ -420,7 +430,7 @@ class ChatService:
         if usage is None:
             usage = Usage(progress.prompt_tokens, count_tokens(answer), source="estimated")
         _observe_answer(model.name, turn, progress, usage)
-        cost = usage_dict(usage, model, rewrite=progress.rewrite)
+        cost = usage_dict(usage, model, side_calls=progress)
         if stopped_looping:
             cost["stopped"] = "repetition"
         # Shielded: a disconnect now must not leave it half-saved, or saved (and charged)
@@ -461,7 +471,7 @@ class ChatService:
             turn,
             progress,
             context_quality=quality,
-            usage=with_rewrite(dict(FREE), progress.rewrite),
+            usage=with_side_calls(dict(FREE), progress),
             fallback=True,
         )
         if self.settings.log_visitor_text:

@@ -122,6 +122,7 @@ class Progress:
     prompt_tokens: int = 0
     usage: Usage | None = None
     rewrite: Usage | None = None  # the query rewrite's model call, when there was one
+    check: Usage | None = None  # the answer check's model call, when there was one
 
     @property
     def text(self) -> str:
@@ -131,16 +132,18 @@ class Progress:
 def spent(progress: Progress) -> dict[str, Any]:
     """What a turn that did not complete cost: nothing if no model was called; else its
     prompt plus the answer so far (the provider's count if it arrived, else tiktoken's),
-    and the query rewrite's, recorded like a complete answer's usage."""
+    and the calls beside it, recorded like a complete answer's usage."""
     if progress.model is None:
-        return with_rewrite(dict(FREE), progress.rewrite)
+        return with_side_calls(dict(FREE), progress)
     usage = progress.usage or Usage(
         progress.prompt_tokens, count_tokens(progress.text), source="estimated"
     )
-    return usage_dict(usage, progress.model, rewrite=progress.rewrite)
+    return usage_dict(usage, progress.model, side_calls=progress)
 
 
-def usage_dict(usage: Usage, model: ChatModel, *, rewrite: Usage | None = None) -> dict[str, Any]:
+def usage_dict(
+    usage: Usage, model: ChatModel, *, side_calls: Progress | None = None
+) -> dict[str, Any]:
     """``provider`` is the model that answered; after a fallback chain handed the answer on,
     ``fallback_from`` lists the providers that failed before it, in order, and why."""
     cost: dict[str, Any] = {
@@ -155,24 +158,26 @@ def usage_dict(usage: Usage, model: ChatModel, *, rewrite: Usage | None = None) 
         cost["fallback_from"] = [
             {"provider": provider, "reason": reason} for provider, reason in model.attempts
         ]
-    return with_rewrite(cost, rewrite)
+    return with_side_calls(cost, side_calls)
 
 
-def with_rewrite(cost: dict[str, Any], rewrite: Usage | None) -> dict[str, Any]:
-    """A turn's cost including the model call that rewrote its question (a follow-up made
-    standalone): the totals budgets are charged count it, and ``query_rewrite`` shows it."""
-    if rewrite is None:
+def with_side_calls(cost: dict[str, Any], progress: Progress | None) -> dict[str, Any]:
+    """A turn's cost including its model calls beside the answer: the one that rewrote its
+    question (a follow-up made standalone) and the answer check. The totals budgets are
+    charged count them, and ``query_rewrite`` and ``answer_check`` show each."""
+    if progress is None:
         return cost
-    prompt = cost["prompt_tokens"] + rewrite.prompt_tokens
-    completion = cost["completion_tokens"] + rewrite.completion_tokens
-    return {
-        **cost,
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "query_rewrite": {
-            "prompt_tokens": rewrite.prompt_tokens,
-            "completion_tokens": rewrite.completion_tokens,
-            "source": rewrite.source,
-        },
-    }
+    calls = {"query_rewrite": progress.rewrite, "answer_check": progress.check}
+    out = dict(cost)
+    for name, call in calls.items():
+        if call is None:
+            continue
+        out["prompt_tokens"] += call.prompt_tokens
+        out["completion_tokens"] += call.completion_tokens
+        out[name] = {
+            "prompt_tokens": call.prompt_tokens,
+            "completion_tokens": call.completion_tokens,
+            "source": call.source,
+        }
+    out["total_tokens"] = out["prompt_tokens"] + out["completion_tokens"]
+    return out
