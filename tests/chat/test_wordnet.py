@@ -29,6 +29,8 @@ def test_base_forms_come_from_the_exception_lists_and_the_suffix_rules(
     assert ("child", "n") in wordnet.lemmas("children")  # noun.exc
     assert ("hire", "v") in wordnet.lemmas("hiring")
     assert wordnet.lemmas("xqzt") == []
+    assert wordnet.lemmas("") == [] and wordnet.related("  ") == frozenset()
+    assert wordnet.lemmas("ice cream") == [("ice_cream", "n")]  # a multi-word lemma
 
 
 def test_related_words_are_synonyms_derived_forms_and_what_a_thing_is_a_kind_of(

@@ -151,7 +151,9 @@ class WordNet:
     def lemmas(self, word: str) -> list[tuple[str, str]]:
         """The base forms of ``word`` WordNet knows, with their part of speech: ``sold`` gives
         ("sold", "a") and ("sell", "v"); ``bakers`` gives ("baker", "n")."""
-        word = word.lower().replace(" ", "_")
+        word = "_".join(word.lower().split())
+        if not word:  # the search would land on the licence lines
+            return []
         found: list[tuple[str, str]] = []
         for pos in _FILES:
             forms = [word, *self._exceptions[pos].get(word, ())]
