@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from sitechat.chat.answerability import (
     question_words,
     supports,
 )
+from sitechat.chat.wordnet import WordNet
 from sitechat.errors import VectorStoreError
 from sitechat.retrieval.base import Chunk, ScoredChunk
 from sitechat.text import stem
@@ -377,3 +379,21 @@ async def test_meanings_ask_each_part_only_about_the_words_left() -> None:
     done = Recording(set())
     await Meanings(Recording({"bedroom"}), done).synonyms(["bedroom"], ["room"])
     assert done.asked == []  # nothing left to ask
+
+
+async def test_an_unreadable_wordnet_leaves_the_lexical_verdict(tmp_path: Path) -> None:
+    """Files in another format than WordNet 3.0's (or closed under a lookup) turn the rescue
+    off, with a warning; the question still gets its verdict."""
+    from tests.chat.test_wordnet import write_database
+
+    write_database(tmp_path)
+    (tmp_path / "index.noun").write_text("bedroom n 1 not-a-count 1 0 00000000\n")
+    wordnet = WordNet.open(tmp_path)
+    assert wordnet is not None
+    meaning = WordNetMeaning(wordnet)
+    question = "Can I measure the temperature in the bedroom too?"
+    for _ in range(2):
+        verdict = await judge_with_meaning(question, passages(ROOMS), meaning=meaning)
+        assert verdict == judge(question, passages(ROOMS))
+    assert not meaning.available
+    wordnet.close()

@@ -293,11 +293,17 @@ class WordNetMeaning:
 
     def __init__(self, wordnet: WordNet) -> None:
         self.wordnet = wordnet
+        self.available = True
 
     async def synonyms(self, wanted: Sequence[str], candidates: Sequence[str]) -> set[str]:
-        if not wanted or not candidates:
+        if not self.available or not wanted or not candidates:
             return set()
-        return await anyio.to_thread.run_sync(self.synonyms_blocking, wanted, candidates)
+        try:
+            return await anyio.to_thread.run_sync(self.synonyms_blocking, wanted, candidates)
+        except (ValueError, IndexError, OSError):  # files not in the format read, or closed
+            self.available = False
+            logger.warning("answerability: WordNet unreadable, words alone", exc_info=True)
+            return set()
 
     def synonyms_blocking(self, wanted: Sequence[str], candidates: Sequence[str]) -> set[str]:
         passage = frozenset(stem(c) for c in candidates)
