@@ -10,7 +10,9 @@ PDFs through ``pdfgen.make_pdf``) and a ``questions.json`` whose items are eithe
   off-topic ones are world knowledge or chit-chat.
 
 The thermostat set is the retrieval-quality set (``tests/retrieval/quality``), extended; the
-bakery and the city library were written for this. ``benchmarks/eval.py`` runs them all
+bakery and the city library were written for this, and the bike shop later, by someone who
+had not seen the answerability rules, as a check on them (most of its in-scope questions are
+paraphrases). ``benchmarks/eval.py`` runs them all
 through the public API; the answerability tests reuse them.
 """
 
