@@ -151,10 +151,19 @@ class WordNet:
     def lemmas(self, word: str) -> list[tuple[str, str]]:
         """The base forms of ``word`` WordNet knows, with their part of speech: ``sold`` gives
         ("sold", "a") and ("sell", "v"); ``bakers`` gives ("baker", "n")."""
+        return [(form, pos) for form, pos, _ in self._bases(word)]
+
+    def synsets(self, word: str, senses: int | None = None) -> list[Synset]:
+        """The senses of every base form of ``word``, the ``senses`` most frequent of each
+        (all by default)."""
+        return self._synsets(self._bases(word), senses)
+
+    def _bases(self, word: str) -> list[tuple[str, str, list[int]]]:
+        """``lemmas``, each with its senses' offsets, looked up once."""
         word = "_".join(word.lower().split())
         if not word:  # the search would land on the licence lines
             return []
-        found: list[tuple[str, str]] = []
+        found: list[tuple[str, str, list[int]]] = []
         for pos in _FILES:
             forms = [word, *self._exceptions[pos].get(word, ())]
             forms += [
@@ -163,17 +172,14 @@ class WordNet:
                 if word.endswith(end) and len(word) > len(end)
             ]
             for form in dict.fromkeys(forms):
-                if self._offsets(form, pos) and (form, pos) not in found:
-                    found.append((form, pos))
+                offsets = self._offsets(form, pos)
+                if offsets:
+                    found.append((form, pos, offsets))
         return found
 
-    def synsets(self, word: str, senses: int | None = None) -> list[Synset]:
-        """The senses of every base form of ``word``, the ``senses`` most frequent of each
-        (all by default)."""
+    def _synsets(self, bases: list[tuple[str, str, list[int]]], senses: int | None) -> list[Synset]:
         return [
-            self.synset(offset, pos)
-            for lemma, pos in self.lemmas(word)
-            for offset in self._offsets(lemma, pos)[:senses]
+            self.synset(offset, pos) for _, pos, offsets in bases for offset in offsets[:senses]
         ]
 
     def synset(self, offset: int, pos: str) -> Synset:
@@ -195,10 +201,11 @@ class WordNet:
         synonyms, derived forms, and the words of what it is a kind of (one step up). Single
         words only, lower-cased; ``word``'s own base forms included."""
         found: set[str] = set()
-        bases = {lemma for lemma, _ in self.lemmas(word)}
-        for synset in self.synsets(word, SENSES):
+        bases = self._bases(word)
+        forms = {form for form, _, _ in bases}
+        for synset in self._synsets(bases, SENSES):
             found.update(synset.words)
-            own = {i for i, w in enumerate(synset.words, 1) if w.replace(" ", "_") in bases}
+            own = {i for i, w in enumerate(synset.words, 1) if w.replace(" ", "_") in forms}
             for pointer in synset.pointers:
                 if pointer.symbol in BROADER:
                     found.update(self.synset(pointer.offset, pointer.pos).words)
