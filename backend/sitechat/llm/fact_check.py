@@ -42,8 +42,10 @@ _URL = re.compile(r"https?://[^\s)\]>\"']+")
 TERM_SHARE = 0.5
 
 
-def _numbers(text: str) -> set[str]:
-    return {n.replace(",", ".").rstrip(".") for n in _NUMBER.findall(_CITATION.sub(" ", text))}
+def _numbers(text: str, pattern: re.Pattern[str] = _NUMBER) -> set[str]:
+    """The numbers of ``text`` outside its citations, "6,50" written "6.50"; ``_FIGURE`` for
+    only those standing on their own."""
+    return {n.replace(",", ".").rstrip(".") for n in pattern.findall(_CITATION.sub(" ", text))}
 
 
 def holds(sentence: str, source: str) -> bool:
@@ -51,10 +53,6 @@ def holds(sentence: str, source: str) -> bool:
     if any(url.rstrip(".,;:") not in source for url in _URL.findall(sentence)):
         return False
     return _numbers(_URL.sub(" ", sentence)) <= _numbers(source)
-
-
-def _figures(text: str) -> set[str]:
-    return {n.replace(",", ".").rstrip(".") for n in _FIGURE.findall(_CITATION.sub(" ", text))}
 
 
 def _says_no(text: str) -> bool:
@@ -66,9 +64,9 @@ def has_facts(answer: str, extractive: str, question: str) -> bool:
     its figures (or, without figures, half of its own terms), and the same yes or no."""
     if _says_no(answer) != _says_no(extractive):
         return False
-    figures = _figures(extractive) - _figures(question)
+    figures = _numbers(extractive, _FIGURE) - _numbers(question, _FIGURE)
     if figures:  # the figures are the facts
-        return figures <= _figures(answer)
+        return figures <= _numbers(answer, _FIGURE)
     own = terms(_CITATION.sub(" ", extractive)) - terms(question)
     if not own:
         return True
