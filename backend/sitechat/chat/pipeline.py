@@ -295,7 +295,7 @@ class ChatService:
         answerability = await judge_with_meaning(
             enhanced.text, results, follow_up=follow_up, meaning=self.meaning
         )
-        if answerability.verdict == "unanswerable" and self.answer_check.will_check(model.primary):
+        if answerability.verdict == "unanswerable":  # asked only of the providers named
             answers, progress.check = await self.answer_check.answers(
                 config, model.primary, enhanced.text, results
             )
