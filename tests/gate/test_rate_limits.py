@@ -112,6 +112,24 @@ async def test_the_chatbot_limit_is_shared_by_every_ip_but_not_spent_by_refused_
         assert others == [200, 200, 200, 429]
 
 
+async def test_a_request_over_the_chatbot_limit_gives_back_the_stream_slot_it_took(
+    settings: Settings, storage: str | None
+) -> None:
+    # The chatbot-wide limit and the stream slot are asked at the same time: a refused
+    # request must not keep the slot, or the chatbot's one stream would stay taken.
+    async with limited(
+        settings, storage, rate_limit_per_chatbot="1/minute", max_streams_per_chatbot=1
+    ) as admin:
+        assert (await admin.client.post(CHAT, json=question())).status_code == 200
+        for _ in range(3):
+            refused = await admin.client.post(CHAT, json=question())
+            assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+        await admin.patch(
+            "/api/admin/chatbots/shop", json={"rate_limits": {"per_chatbot": "10/minute"}}
+        )
+        assert (await admin.client.post(CHAT, json=question())).status_code == 200
+
+
 async def test_a_chatbot_sets_its_own_limits(settings: Settings, storage: str | None) -> None:
     policy = {"rate_limits": {"per_ip": "1/minute"}}
     async with limited(settings, storage, policy=policy) as admin:

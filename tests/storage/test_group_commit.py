@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from sqlalchemy import make_url, text
 
 from sitechat.domain import TokenUsage
-from sitechat.errors import ChatbotNotFound, ConversationNotFound
+from sitechat.errors import ChatbotNotFound, ConversationNotFound, StorageError
 from sitechat.storage import Database, Store
 from sitechat.storage.usage import UsageLedger, month_of
 
@@ -184,3 +186,83 @@ async def test_a_session_made_for_its_turn_is_written_without_a_lookup(
     assert not again.created
     stored = await store.list_messages(again.conversation.id)
     assert [m.content for m in stored if m.role == "user"] == ["Question?", "And then?"]
+
+
+async def test_a_lone_new_session_on_postgres_is_opened_in_one_statement(
+    store: Store, database: Database, bot: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With nothing else waiting to be written, a new session's turn on Postgres (not behind
+    # a transaction pooler) skips the group commit: one statement, its own transaction.
+    _, chatbot = bot
+    sizes = count_batches(database, monkeypatch)
+    turn = await store.begin_turn(chatbot, "lone-session", "Alone?", new_session=True)
+    direct = database.backend == "postgresql" and not database.target.transaction_pooler
+    assert sizes == ([] if direct else [1])
+    assert turn.created and turn.conversation.session_id == "lone-session"
+    assert turn.answer.worker_id is None and turn.question.status == "complete"
+    conversation = await store.get_conversation(chatbot, "lone-session")
+    assert conversation is not None and conversation.id == turn.conversation.id
+    stored = await store.list_messages(turn.conversation.id)
+    assert [(m.id, m.role, m.content, m.status) for m in stored] == [
+        (turn.question.id, "user", "Alone?", "complete"),
+        (turn.answer.id, "assistant", "", "streaming"),
+    ]
+    # A follow-up in that session finds it, through the shared transactions.
+    follow_up = await store.begin_turn(chatbot, "lone-session", "Still there?")
+    assert follow_up.conversation.id == turn.conversation.id and not follow_up.created
+
+
+async def test_a_new_session_for_a_deleted_chatbot_is_chatbot_not_found_and_stores_nothing(
+    store: Store, bot: tuple[str, str]
+) -> None:
+    org, chatbot = bot
+    await store.create_chatbot(org, name="Other", chatbot_id="other")
+    await store.delete_chatbot(chatbot)
+    with pytest.raises(ChatbotNotFound):
+        await store.begin_turn(chatbot, "session-gone", "Anyone there?", new_session=True)
+    assert await store.get_conversation(chatbot, "session-gone") is None
+    # The failed statement left the pool usable.
+    turn = await store.begin_turn("other", "session-here", "Hello?", new_session=True)
+    assert [m.content for m in await store.list_messages(turn.conversation.id)] == ["Hello?", ""]
+
+
+@pytest.mark.postgres
+async def test_a_connection_the_server_dropped_fails_one_turn_and_is_not_reused(
+    postgres_url: str,
+) -> None:
+    database = Database(postgres_url)
+    await database.start(migrate=False)
+    store = Store(database)
+    try:
+        org = await store.create_org("Acme")
+        await store.create_chatbot(org.id, name="Shop", chatbot_id="dropped")
+        await store.begin_turn("dropped", "session-one", "First?", new_session=True)
+        # The server ends every pooled connection of this database, idle in the pool.
+        admin = await asyncpg.connect(
+            make_url(postgres_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert ended >= 1
+        outcomes = []
+        for i in range(3):
+            try:
+                await store.begin_turn("dropped", f"session-{i}", "Again?", new_session=True)
+                outcomes.append("stored")
+            except StorageError:
+                outcomes.append("storage_error")
+        # At most the dead connection's turn fails; the pool then connects anew.
+        assert outcomes[-1] == "stored" and outcomes.count("storage_error") <= 1
+        conversation = await store.get_conversation("dropped", "session-2")
+        assert conversation is not None
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("DELETE FROM orgs WHERE name = 'Acme'"))
+        await database.close()

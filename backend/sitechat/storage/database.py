@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from sitechat.config import Settings
 
 logger = logging.getLogger(__name__)
+
+# Server errors after which a connection is no use.
+_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError)
 
 # Conversations, keys' hashes and the visitor-token secret live under the data folder.
 PRIVATE_DIR_MODE = 0o700
@@ -163,6 +167,42 @@ class Database:
                 raise RuntimeError("Database.start() has not been called")
             async with self._write_engine.begin() as connection:
                 return await connection.run_sync(_in_transaction, ops)
+
+    @property
+    def single_statements(self) -> bool:
+        """Whether ``execute_single`` may be used: on Postgres reached directly. Not behind
+        a transaction pooler, which may hand a statement's preparation and its execution to
+        different server connections when no transaction holds one."""
+        return (
+            self.backend == "postgresql"
+            and not self.target.transaction_pooler
+            and self._write_engine is not None
+        )
+
+    async def execute_single(self, sql: str, *args: Any) -> None:
+        """Run one Postgres statement (``$1`` parameters) as a transaction of its own, on
+        the driver (asyncpg) of a pooled connection: one round trip to the server, where a
+        Core statement inside ``BEGIN``...``COMMIT`` takes three, plus SQLAlchemy's work
+        around each. Durable when this returns. Errors as from ``session()``: a broken
+        constraint is ``Conflict``. Only where ``single_statements`` is true."""
+        if self._write_engine is None or not self.single_statements:
+            raise RuntimeError("execute_single needs Postgres reached directly")
+        with translate_errors():
+            async with self._write_engine.connect() as connection:
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None  # a checked-out connection has its driver's
+                try:
+                    await driver.execute(sql, *args)
+                except asyncpg.PostgresError as exc:  # the statement failed, or the server
+                    if isinstance(exc, _CONNECTION_LOST):
+                        await connection.invalidate()
+                    raise
+                except BaseException:
+                    # Cancelled mid-statement, a broken socket: a connection in an unknown
+                    # state must not go back to the pool.
+                    with anyio.CancelScope(shield=True):
+                        await connection.invalidate()
+                    raise
 
     async def _build(self) -> AsyncEngine:
         target = self.target

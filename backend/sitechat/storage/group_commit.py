@@ -97,6 +97,11 @@ class GroupCommit:
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and nothing being written: a write now would commit alone."""
+        return not self._pending and (self._writer is None or self._writer.done())
+
     async def run(self, op: Op[T]) -> T:
         """Run ``op`` in a transaction shared with the other ops waiting; its result once
         that transaction has committed (or its own error)."""

@@ -52,6 +52,18 @@ _TOUCH_CONVERSATIONS = (
     .values(updated_at=bindparam("now"))
 )
 _INSERT_MESSAGES = insert(_MESSAGES)
+# A new session's turn on Postgres as one statement (``Database.execute_single``): the
+# conversation, then the question and the answer's row, in this order (``seq``). The
+# messages' foreign key is checked at the end of the statement, when the conversation is in.
+_OPEN_NEW_SESSION = """
+WITH conversation AS (
+    INSERT INTO conversations (id, chatbot_id, session_id, created_at, updated_at, visitor_id)
+    VALUES ($1, $2, $3, $4, $4, $5)
+)
+INSERT INTO messages (id, conversation_id, role, content, status, created_at, worker_id)
+VALUES ($6, $1, 'user', $7, 'complete', $4, NULL),
+       ($8, $1, 'assistant', '', 'streaming', $4, $9)
+"""
 
 
 class MessageStore(Repository):
@@ -163,7 +175,7 @@ class MessageStore(Repository):
             new_session,
         )
         try:
-            opened: OpenedTurn = await self._db.group.bulk(_open_turns, turn)
+            opened = await self._open(turn)
         except Conflict:
             # Another process began this session's conversation a moment ago (its row is
             # there now), or the chatbot is gone (its conversations went with it).
@@ -173,6 +185,32 @@ class MessageStore(Repository):
             except Conflict:
                 raise ChatbotNotFound() from None
         return opened
+
+    async def _open(self, turn: _TurnToOpen) -> OpenedTurn:
+        """A new session's turn on Postgres, while no other write is waiting: one statement
+        on its own (``_OPEN_NEW_SESSION``), one round trip. Otherwise, or under load, in a
+        shared transaction with the other writes waiting (``_open_turns``)."""
+        db = self._db
+        if not (turn.new_session and db.single_statements and db.group.idle):
+            opened: OpenedTurn = await db.group.bulk(_open_turns, turn)
+            return opened
+        conversation = Conversation(
+            new_id(), turn.chatbot_id, turn.session_id, turn.now, turn.now,
+            visitor_id=turn.visitor_id,
+        )  # fmt: skip
+        await db.execute_single(
+            _OPEN_NEW_SESSION,
+            conversation.id,
+            turn.chatbot_id,
+            turn.session_id,
+            turn.now,
+            turn.visitor_id,
+            turn.question_id,
+            turn.question,
+            turn.answer_id,
+            turn.worker_id,
+        )
+        return _opened(turn, conversation, created=True)
 
     # --- messages ------------------------------------------------------------------------
 
@@ -436,16 +474,7 @@ def _open_turns(batch: WriteBatch, turns: list[_TurnToOpen]) -> list[OpenedTurn 
         # In this order: ``seq`` puts each answer after its question.
         messages.append({**question, **common, "status": "complete", "worker_id": None})
         messages.append({**answer, **common, "status": "streaming", "worker_id": turn.worker_id})
-        outcomes.append(
-            OpenedTurn(
-                conversation,
-                Message(turn.question_id, conversation.id, "user", turn.question, "complete",
-                        turn.now),
-                Message(turn.answer_id, conversation.id, "assistant", "", "streaming", turn.now,
-                        worker_id=turn.worker_id),
-                created=is_new,
-            )
-        )  # fmt: skip
+        outcomes.append(_opened(turn, conversation, created=is_new))
     if created:
         connection.execute(_INSERT_CONVERSATIONS, created)
     if touched:
@@ -456,6 +485,16 @@ def _open_turns(batch: WriteBatch, turns: list[_TurnToOpen]) -> list[OpenedTurn 
     if messages:
         connection.execute(_INSERT_MESSAGES, messages)
     return outcomes
+
+
+def _opened(turn: _TurnToOpen, conversation: Conversation, *, created: bool) -> OpenedTurn:
+    return OpenedTurn(
+        conversation,
+        Message(turn.question_id, conversation.id, "user", turn.question, "complete", turn.now),
+        Message(turn.answer_id, conversation.id, "assistant", "", "streaming", turn.now,
+                worker_id=turn.worker_id),
+        created=created,
+    )  # fmt: skip
 
 
 def _claim_in(connection: Connection, conversation_id: str, visitor_id: str) -> bool:

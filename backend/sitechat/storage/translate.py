@@ -13,7 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 UNREACHABLE_MESSAGE = "The database cannot be reached right now."
 IntegrityKind = Literal["unique", "foreign_key", "other"]
+# A constraint violation through SQLAlchemy, or from asyncpg used directly.
+BrokenConstraint: TypeAlias = IntegrityError | asyncpg.IntegrityConstraintViolationError
 
 _UNIQUE_SQLSTATE = "23505"
 _FOREIGN_KEY_SQLSTATE = "23503"
@@ -32,9 +34,10 @@ _UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
 UNSTORABLE_TEXT_MESSAGE = "Text must not contain the NUL character (\\u0000)."
 
 
-def integrity_kind(exc: IntegrityError) -> IntegrityKind:
-    """Which constraint ``exc`` broke, for PostgreSQL (SQLSTATE) and SQLite (error name)."""
-    orig = exc.orig
+def integrity_kind(exc: BrokenConstraint) -> IntegrityKind:
+    """Which constraint ``exc`` broke, for PostgreSQL (SQLSTATE) and SQLite (error name);
+    asyncpg's own error when a statement went to the driver directly."""
+    orig = exc.orig if isinstance(exc, IntegrityError) else exc
     state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if state == _UNIQUE_SQLSTATE:
         return "unique"
@@ -51,7 +54,7 @@ def integrity_kind(exc: IntegrityError) -> IntegrityKind:
     return "other"
 
 
-def conflict_for(exc: IntegrityError) -> Conflict:
+def conflict_for(exc: BrokenConstraint) -> Conflict:
     if integrity_kind(exc) == "foreign_key":
         return Conflict("That refers to something that does not exist.")
     return Conflict()
@@ -71,7 +74,7 @@ def translate_errors() -> Iterator[None]:
         yield
     except SitechatError:
         raise
-    except IntegrityError as exc:
+    except (IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
         raise conflict_for(exc) from exc
     except (DBAPIError, asyncpg.PostgresError) as exc:
         if _sqlstate(exc) in _UNSTORABLE_TEXT_SQLSTATES:
