@@ -212,6 +212,33 @@ async def test_a_lone_new_session_on_postgres_is_opened_in_one_statement(
     assert follow_up.conversation.id == turn.conversation.id and not follow_up.created
 
 
+async def test_new_sessions_opened_at_once_share_transactions_on_every_backend(
+    store: Store, database: Database, bot: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The one-statement turn is for a quiet moment only: under load, turns join the group
+    # commit rather than each taking a pooled connection of its own.
+    _, chatbot = bot
+    sizes = count_batches(database, monkeypatch)
+    singles: list[str] = []
+    execute_single = database.execute_single
+
+    async def counted(sql: str, *args: Any) -> None:
+        singles.append(sql)
+        await execute_single(sql, *args)
+
+    monkeypatch.setattr(database, "execute_single", counted)
+    opened = await asyncio.gather(
+        *(store.begin_turn(chatbot, f"busy-{i:02d}", "Q?", new_session=True) for i in range(20))
+    )
+    assert len(singles) <= 1 and 1 <= len(sizes) < 20
+    assert len({turn.conversation.id for turn in opened}) == 20
+    for turn in opened:
+        assert [m.role for m in await store.list_messages(turn.conversation.id)] == [
+            "user",
+            "assistant",
+        ]
+
+
 async def test_a_new_session_for_a_deleted_chatbot_is_chatbot_not_found_and_stores_nothing(
     store: Store, bot: tuple[str, str]
 ) -> None:
@@ -252,15 +279,16 @@ async def test_a_connection_the_server_dropped_fails_one_turn_and_is_not_reused(
             await admin.close()
         assert ended >= 1
         outcomes = []
-        for i in range(3):
+        for i in range(ended + 2):
             try:
                 await store.begin_turn("dropped", f"session-{i}", "Again?", new_session=True)
                 outcomes.append("stored")
             except StorageError:
                 outcomes.append("storage_error")
-        # At most the dead connection's turn fails; the pool then connects anew.
-        assert outcomes[-1] == "stored" and outcomes.count("storage_error") <= 1
-        conversation = await store.get_conversation("dropped", "session-2")
+        # At most one turn per dead connection fails, as StorageError; the pool then
+        # connects anew.
+        assert outcomes[-1] == "stored" and outcomes.count("storage_error") <= ended
+        conversation = await store.get_conversation("dropped", f"session-{ended + 1}")
         assert conversation is not None
     finally:
         async with database.engine.begin() as connection:

@@ -62,6 +62,7 @@ class Database:
         self._sqlite_writer: Engine | None = None
         self._sqlite_inline: Engine | None = None  # never waits for the write lock
         self.group = GroupCommit(self.run_batch)
+        self._singles = 0  # execute_single calls running
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -179,6 +180,13 @@ class Database:
             and self._write_engine is not None
         )
 
+    @property
+    def writes_idle(self) -> bool:
+        """No write in flight: nothing in the group commit, no ``execute_single`` running.
+        A write now would have the database to itself; under load, writes should rather
+        join the group commit than each take a pooled connection."""
+        return self.group.idle and self._singles == 0
+
     async def execute_single(self, sql: str, *args: Any) -> None:
         """Run one Postgres statement (``$1`` parameters) as a transaction of its own, on
         the driver (asyncpg) of a pooled connection: one round trip to the server, where a
@@ -187,22 +195,30 @@ class Database:
         constraint is ``Conflict``. Only where ``single_statements`` is true."""
         if self._write_engine is None or not self.single_statements:
             raise RuntimeError("execute_single needs Postgres reached directly")
-        with translate_errors():
-            async with self._write_engine.connect() as connection:
-                driver = (await connection.get_raw_connection()).driver_connection
-                assert driver is not None  # a checked-out connection has its driver's
-                try:
-                    await driver.execute(sql, *args)
-                except asyncpg.PostgresError as exc:  # the statement failed, or the server
-                    if isinstance(exc, _CONNECTION_LOST):
-                        await connection.invalidate()
-                    raise
-                except BaseException:
-                    # Cancelled mid-statement, a broken socket: a connection in an unknown
-                    # state must not go back to the pool.
-                    with anyio.CancelScope(shield=True):
-                        await connection.invalidate()
-                    raise
+        self._singles += 1
+        try:
+            with translate_errors():
+                await self._execute_single(self._write_engine, sql, args)
+        finally:
+            self._singles -= 1
+
+    @staticmethod
+    async def _execute_single(engine: AsyncEngine, sql: str, args: tuple[Any, ...]) -> None:
+        async with engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None  # a checked-out connection has its driver's
+            try:
+                await driver.execute(sql, *args)
+            except asyncpg.PostgresError as exc:  # the statement failed, or the server
+                if isinstance(exc, _CONNECTION_LOST):
+                    await connection.invalidate()
+                raise
+            except BaseException:
+                # Cancelled mid-statement, a broken socket: a connection in an unknown
+                # state must not go back to the pool.
+                with anyio.CancelScope(shield=True):
+                    await connection.invalidate()
+                raise
 
     async def _build(self) -> AsyncEngine:
         target = self.target

@@ -187,11 +187,12 @@ class MessageStore(Repository):
         return opened
 
     async def _open(self, turn: _TurnToOpen) -> OpenedTurn:
-        """A new session's turn on Postgres, while no other write is waiting: one statement
-        on its own (``_OPEN_NEW_SESSION``), one round trip. Otherwise, or under load, in a
-        shared transaction with the other writes waiting (``_open_turns``)."""
+        """A new session's turn on Postgres while no other write is in flight: one
+        statement on its own (``_OPEN_NEW_SESSION``), one round trip. Otherwise, and so
+        under load, in a transaction shared with the other writes waiting (``_open_turns``):
+        many turns at once must not each take a pooled connection."""
         db = self._db
-        if not (turn.new_session and db.single_statements and db.group.idle):
+        if not (turn.new_session and db.single_statements and db.writes_idle):
             opened: OpenedTurn = await db.group.bulk(_open_turns, turn)
             return opened
         conversation = Conversation(

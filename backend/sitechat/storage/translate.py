@@ -84,7 +84,8 @@ def translate_errors() -> Iterator[None]:
     except (SQLAlchemyError, OSError, TimeoutError, sqlite3.Error) as exc:
         logger.warning("database operation failed: %s", type(exc).__name__)
         raise storage_error_for(exc) from exc
-    except asyncpg.InterfaceError as exc:
+    except (asyncpg.InterfaceError, asyncpg.InternalClientError) as exc:
+        # The driver's own state, e.g. a connection the server ended while it sat in the pool.
         logger.warning("database driver failed: %s", type(exc).__name__)
         raise storage_error_for(exc) from exc
 
