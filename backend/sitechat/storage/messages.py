@@ -195,10 +195,7 @@ class MessageStore(Repository):
         if not (turn.new_session and db.single_statements and db.writes_idle):
             opened: OpenedTurn = await db.group.bulk(_open_turns, turn)
             return opened
-        conversation = Conversation(
-            new_id(), turn.chatbot_id, turn.session_id, turn.now, turn.now,
-            visitor_id=turn.visitor_id,
-        )  # fmt: skip
+        conversation = _new_conversation(turn)
         await db.execute_single(
             _OPEN_NEW_SESSION,
             conversation.id,
@@ -444,9 +441,7 @@ def _open_turns(batch: WriteBatch, turns: list[_TurnToOpen]) -> list[OpenedTurn 
         conversation = known.get(key)
         is_new = conversation is None
         if conversation is None:
-            conversation = Conversation(
-                new_id(), *key, turn.now, turn.now, visitor_id=turn.visitor_id
-            )
+            conversation = _new_conversation(turn)
             created.append(
                 {
                     "id": conversation.id,
@@ -486,6 +481,12 @@ def _open_turns(batch: WriteBatch, turns: list[_TurnToOpen]) -> list[OpenedTurn 
     if messages:
         connection.execute(_INSERT_MESSAGES, messages)
     return outcomes
+
+
+def _new_conversation(turn: _TurnToOpen) -> Conversation:
+    return Conversation(
+        new_id(), turn.chatbot_id, turn.session_id, turn.now, turn.now, visitor_id=turn.visitor_id
+    )
 
 
 def _opened(turn: _TurnToOpen, conversation: Conversation, *, created: bool) -> OpenedTurn:

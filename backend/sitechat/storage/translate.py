@@ -37,12 +37,12 @@ UNSTORABLE_TEXT_MESSAGE = "Text must not contain the NUL character (\\u0000)."
 def integrity_kind(exc: BrokenConstraint) -> IntegrityKind:
     """Which constraint ``exc`` broke, for PostgreSQL (SQLSTATE) and SQLite (error name);
     asyncpg's own error when a statement went to the driver directly."""
-    orig = exc.orig if isinstance(exc, IntegrityError) else exc
-    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    state = _sqlstate(exc)
     if state == _UNIQUE_SQLSTATE:
         return "unique"
     if state == _FOREIGN_KEY_SQLSTATE:
         return "foreign_key"
+    orig = exc.orig if isinstance(exc, IntegrityError) else exc
     name = getattr(orig, "sqlite_errorname", "") or ""
     text = str(orig)
     if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY") or (
