@@ -1,14 +1,14 @@
 """What the rate limiter adds to each public request, with Redis and in memory.
 
 1. The limiter alone: ``RateLimiter.check`` with the stages a chat request runs (per IP, per
-   visitor and per session together, then per chatbot: four moving windows, two Redis round
-   trips), over fresh identities so no window fills. Median and p99 per request, on the
+   visitor and per session together, then per chatbot: four moving windows, one Redis
+   script call), over fresh identities so no window fills. Median and p99 per request, on the
    real Redis at 127.0.0.1:6379 and on memory.
 2. Through the app: ``GET /api/public/chatbots/{id}/config`` over an in-process ASGI client
    (no network), with the limiter switched off (the baseline), on memory and on Redis; the
    ratio of medians to the baseline is the limiter's share of a cheap request.
 3. The event loop while the Redis limiter runs: a ticker sleeping 1 ms measures how late it
-   wakes. Everything is ``await``ed (``limits.aio`` on ``redis.asyncio``), so the lag stays
+   wakes. Everything is ``await``ed (one script call on ``redis.asyncio``), so the lag stays
    at scheduling noise; a synchronous Redis call would show up here as its round trip.
 
 Keys live under a random prefix and are deleted at the end; nothing leaves 127.0.0.1.

@@ -1,6 +1,8 @@
-"""The in-process moving windows (the rate limiter's embedded default) keep the same rule as
-the ``limits`` library's moving windows on Redis: one contract, run against both, and the
-memory side's own bookkeeping on a clock of the test's; and the rate limiter's stages, on
+"""The moving windows keep one rule wherever they live: one contract, run against the
+in-process windows (the rate limiter's embedded default), sitechat's own Redis windows (the
+real adapter: every stage and the stream slot in one script) and, as the reference, the
+``limits`` library's moving windows on Redis, whose keys sitechat's share. Then the memory
+side's own bookkeeping on a clock of the test's, and the rate limiter's stages and slot, on
 both storages."""
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from sitechat.gate import memory_windows
 from sitechat.gate.memory_windows import MemoryWindows
 from sitechat.gate.rate_limits import LimitCheck, RateLimiter
+from sitechat.gate.redis_windows import RedisWindows
+from sitechat.gate.stream_slots import SlotRequest, StreamSlots
 from sitechat.shared_state.redis_link import RedisLink
 from tests.support.redis import REDIS_URL
 
@@ -39,6 +43,18 @@ class InMemory:
 
 
 class OnRedis:
+    def __init__(self, link: RedisLink) -> None:
+        self.windows = RedisWindows(link)
+
+    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
+        outcome = await self.windows.admit([[(item, identifiers)]])
+        return outcome.refused is None
+
+    async def stats(self, item: RateLimitItem, *identifiers: str) -> tuple[float, int]:
+        return await self.windows.window_stats(item, *identifiers)
+
+
+class LimitsLibrary:
     def __init__(self, prefix: str) -> None:
         storage = RedisStorage(
             "async+" + REDIS_URL, implementation="redispy", key_prefix=prefix + "limits"
@@ -53,12 +69,26 @@ class OnRedis:
         return found.reset_time, found.remaining
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "limits"])
 def windows(request: pytest.FixtureRequest) -> Windows:
     if request.param == "memory":
         return InMemory()
+    if request.param == "redis":
+        return OnRedis(request.getfixturevalue("redis_link"))
     prefix: str = request.getfixturevalue("redis_prefix")
-    return OnRedis(prefix)
+    return LimitsLibrary(prefix)
+
+
+async def test_windows_the_limits_library_counted_count_on_redis(redis_link: RedisLink) -> None:
+    # The same keys and entries: a deployment that moved from ``limits`` keeps its windows.
+    item = parse("3/minute")
+    reference, ours = LimitsLibrary(redis_link.prefix), OnRedis(redis_link)
+    assert await reference.hit(item, "per_ip", "bot", "1.2.3.4")
+    assert await reference.hit(item, "per_ip", "bot", "1.2.3.4")
+    assert await ours.hit(item, "per_ip", "bot", "1.2.3.4")
+    assert not await ours.hit(item, "per_ip", "bot", "1.2.3.4")
+    assert not await reference.hit(item, "per_ip", "bot", "1.2.3.4")
+    assert (await ours.stats(item, "per_ip", "bot", "1.2.3.4"))[1] == 0
 
 
 async def test_a_window_lets_amount_hits_through_then_refuses(windows: Windows) -> None:
@@ -163,3 +193,48 @@ async def test_a_refusal_in_a_stage_leaves_the_later_stages_uncounted(limiter: R
     assert not full.allowed and full.scope == "per_chatbot"
     assert (full.limit, full.remaining) == (3, 0)
     assert 0 < full.retry_after <= 60
+
+
+async def test_every_window_of_a_stage_is_counted_and_the_first_full_one_refuses(
+    limiter: RateLimiter,
+) -> None:
+    # A stage is counted as a whole: the IP's window fills up even when the visitor's
+    # refuses, and the refusal names the first full window in the stage's order.
+    two, one = parse("2/minute"), parse("1/minute")
+    ip = LimitCheck("per_ip", ("bot", "192.0.2.9"), (two,))
+    visitor = LimitCheck("per_visitor", ("bot", "v1"), (one,))
+    assert (await limiter.check([[ip, visitor]])).allowed
+    refused = await limiter.check([[ip, visitor]])
+    assert not refused.allowed and refused.scope == "per_visitor"
+    refused = await limiter.check([[ip]])
+    assert not refused.allowed and refused.scope == "per_ip"
+
+
+async def test_the_stream_slot_is_taken_only_when_every_limit_allows(
+    limiter: RateLimiter, request: pytest.FixtureRequest
+) -> None:
+    link = request.getfixturevalue("redis_link") if limiter.redis is not None else None
+    slots = StreamSlots(link, ttl_seconds=60)
+    chatbot = LimitCheck("per_chatbot", ("bot",), (parse("2/minute"),))
+
+    def ask(ip: str) -> tuple[list[list[LimitCheck]], StreamSlots, SlotRequest]:
+        stages = [[LimitCheck("per_ip", ("bot", ip), (parse("5/minute"),))], [chatbot]]
+        return stages, slots, slots.request("bot", ip, per_chatbot=1, per_ip=1)
+
+    async def count() -> int:
+        if link is None:
+            return slots.local_count("bot")
+        return int(await link.client.zcard(link.key("streams:chatbot:bot")))
+
+    verdict, first = await limiter.check_and_take(*ask("192.0.2.1"))
+    assert verdict.allowed and first is not None and first.shared == (link is not None)
+    # At the chatbot's cap of one stream: allowed by the limits, and counted, but no slot.
+    verdict, second = await limiter.check_and_take(*ask("192.0.2.2"))
+    assert verdict.allowed and second is None
+    assert await count() == 1
+    await first.release()
+    assert await count() == 0
+    # Over the chatbot-wide limit (its two were used): refused, and no slot was taken.
+    verdict, third = await limiter.check_and_take(*ask("192.0.2.3"))
+    assert not verdict.allowed and verdict.scope == "per_chatbot" and third is None
+    assert await count() == 0

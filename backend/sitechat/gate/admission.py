@@ -13,9 +13,9 @@ and certain first, so that a refused request costs as little as possible:
 5. the monthly token budgets of the chatbot and its org (429, ``budget_exceeded``);
 6. a stream slot under the per-chatbot and per-IP caps (429, ``too_many_streams``).
 
-Once the narrow limits pass, the chatbot-wide limit, the budgets and the slot are asked at
-the same time (with Redis, two round trips in parallel rather than in turn); the first of
-them to refuse, in the order above, is the answer.
+With Redis, steps 4 and 6 are one script call (``redis_windows``): the limits stage by
+stage, then the slot if none refused; the budgets (step 5) are read from a short cache in
+between, and a slot taken by a request over its budget is given back at once.
 
 Refusals for a known chatbot are counted per day and reason for the owner's analytics.
 No HTTP here: the routes turn a ``GateRequest`` into an ``Admission`` or an error.
@@ -23,7 +23,6 @@ No HTTP here: the routes turn a ``GateRequest`` into an ``Admission`` or an erro
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import anyio
@@ -119,34 +118,28 @@ class PublicGate:
     async def admit_chat(self, request: GateRequest) -> Admission:
         """Everything a chat request needs; the caller must ``release()`` the admission."""
         admission = await self._admit(request, token_required=True)
-        narrow, chatbot_wide = self._chat_stages(admission, request)
+        stages = self._chat_stages(admission, request)
         try:
-            await self._limit(admission, request, [narrow])
-            # The chatbot-wide limit, the budgets and the stream slot do not depend on each
-            # other: one round trip to Redis for the limit and the slot instead of two. The
-            # refusals keep their order (limit, budget, streams); a slot taken by a request
-            # refused otherwise is given back at once.
-            limited, budget, slot = await asyncio.gather(
-                self.limiter.check([chatbot_wide]),
-                self.budgets.check(admission.config, admission.policy),
-                self.slots.acquire(
+            # The limits, then the stream slot if none refused: one round trip on Redis, and
+            # no await that yields to other requests without it. The budgets come after: a
+            # request over a limit is refused as that (and a slot taken by a request over
+            # its budget is given back at once).
+            verdict, admission.slot = await self.limiter.check_and_take(
+                stages,
+                self.slots,
+                self.slots.request(
                     admission.config.id,
                     request.client_ip,
                     per_chatbot=admission.policy.max_streams_per_chatbot,
                     per_ip=admission.policy.max_streams_per_ip,
                 ),
-                return_exceptions=True,
             )
-            if isinstance(slot, StreamSlot):
-                admission.slot = slot
-            for outcome in (limited, budget, slot):
-                if isinstance(outcome, BaseException) and not isinstance(outcome, BudgetExceeded):
-                    raise outcome
-            assert isinstance(limited, LimitVerdict)
-            self._refuse_if_limited(admission, limited)
-            if isinstance(budget, BudgetExceeded):
+            self._refuse_if_limited(admission, verdict)
+            try:
+                await self.budgets.check(admission.config, admission.policy)
+            except BudgetExceeded:
                 self.rejections.add(admission.config.id, "budget_exceeded")
-                raise budget
+                raise
             if admission.slot is None:
                 self.rejections.add(admission.config.id, "too_many_streams")
                 raise TooManyStreams()
@@ -231,9 +224,7 @@ class PublicGate:
         )
 
     @staticmethod
-    def _chat_stages(
-        admission: Admission, request: GateRequest
-    ) -> tuple[list[LimitCheck], list[LimitCheck]]:
+    def _chat_stages(admission: Admission, request: GateRequest) -> list[list[LimitCheck]]:
         """The narrow limits (IP, visitor, session), then the chatbot-wide one."""
         bot, limits = admission.config.id, admission.policy.limits
         narrow = [LimitCheck("per_ip", (bot, request.client_ip), limits["per_ip"])]
@@ -247,7 +238,7 @@ class PublicGate:
             narrow.append(
                 LimitCheck("per_session", (bot, request.session_id), limits["per_session"])
             )
-        return narrow, [LimitCheck("per_chatbot", (bot,), limits["per_chatbot"])]
+        return [narrow, [LimitCheck("per_chatbot", (bot,), limits["per_chatbot"])]]
 
     async def _limit(
         self, admission: Admission, request: GateRequest, stages: list[list[LimitCheck]]

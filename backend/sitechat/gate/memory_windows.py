@@ -1,8 +1,8 @@
 """Moving windows in this process's memory: the rate limiter's embedded default.
 
-The same moving-window rule as ``limits``' ``MovingWindowRateLimiter`` (which sitechat uses
-on Redis): a hit is allowed when fewer than ``amount`` hits of the same limit and identity
-fall in the last ``window`` seconds. Kept here rather than taken from ``limits.aio``'s memory
+The same moving-window rule as ``limits``' ``MovingWindowRateLimiter`` and sitechat's Redis
+windows (``redis_windows``): a hit is allowed when fewer than ``amount`` hits of the same
+limit and identity fall in the last ``window`` seconds. Kept here rather than taken from ``limits.aio``'s memory
 storage because that one, on every hit, starts a task that hands each key's expiry to a
 worker thread: two thread hops per chat request, more than the rest of the gate together.
 

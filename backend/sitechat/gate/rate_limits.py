@@ -1,9 +1,9 @@
 """Rate limits on the public path: moving windows.
 
-With Redis configured, the windows are shared by every API process: the ``limits``
-library's moving windows through its asyncio API (``limits.aio``, the ``redis-py`` asyncio
-client on the process's one connection pool). Otherwise, and whenever Redis fails, they are
-this process's own (``MemoryWindows``, the same rule), and a Redis failure is logged and
+With Redis configured, the windows are shared by every API process (``RedisWindows``: the
+``limits`` library's moving windows and keys, every stage of a request in one script call,
+with the stream slot when the gate asks for one). Otherwise, and whenever Redis fails, they
+are this process's own (``MemoryWindows``, the same rule), and a Redis failure is logged and
 counted on the ``RedisLink``: visitors keep chatting, held to per-process limits.
 
 Checks come in stages, narrowest first: a request over its IP, visitor or session limit is
@@ -13,18 +13,17 @@ use up a chatbot's shared allowance for everyone else.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from limits import RateLimitItem
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 
 from sitechat.errors import SharedStateUnavailable
 from sitechat.gate.memory_windows import MemoryWindows
+from sitechat.gate.redis_windows import RedisWindows
+from sitechat.gate.stream_slots import SlotRequest, StreamSlot, StreamSlots
 from sitechat.shared_state.redis_link import RedisLink
 
 
@@ -64,18 +63,9 @@ class RateLimiter:
     def __init__(self, redis: RedisLink | None = None) -> None:
         self.redis = redis
         self._memory = MemoryWindows()
-        self._shared: MovingWindowRateLimiter | None = None
-        if redis is not None:
-            storage = RedisStorage(
-                "async+" + redis.url,
-                implementation="redispy",
-                key_prefix=redis.key("limits"),
-                # Share the process's pool (the stub types options as scalars only).
-                connection_pool=redis.client.connection_pool,  # type: ignore[arg-type]
-            )
-            self._shared = MovingWindowRateLimiter(storage)
+        self._shared = RedisWindows(redis) if redis is not None else None
 
-    def _limiter(self) -> MovingWindowRateLimiter | None:
+    def _windows(self) -> RedisWindows | None:
         """The shared windows if Redis is usable now; None for this process's own."""
         if self._shared is not None and self.redis is not None and self.redis.usable:
             return self._shared
@@ -83,62 +73,81 @@ class RateLimiter:
 
     async def check(self, stages: Sequence[Sequence[LimitCheck]]) -> LimitVerdict:
         """Count this request against every limit, stage by stage; the first refusal wins."""
-        for stage in stages:
-            pairs = [(check, item) for check in stage for item in check.items]
-            if not pairs:
-                continue
-            results = await self._hit_all(pairs)
-            for (check, item), ok in zip(pairs, results, strict=True):
-                if not ok:
-                    return await self._refusal(check, item)
-        return ALLOWED
+        verdict, _ = await self._check(stages, None)
+        return verdict
 
-    async def _hit_all(self, pairs: list[tuple[LimitCheck, RateLimitItem]]) -> list[bool]:
-        limiter = self._limiter()
-        if limiter is None or self.redis is None:
-            return [self._memory.hit(item, check.scope, *check.identity) for check, item in pairs]
-        try:
-            async with self.redis.translated("a rate-limit check"):
-                return await self._hits(limiter, pairs)
-        except SharedStateUnavailable:
-            return await self._hit_all(pairs)  # the link is now down: memory this time
+    async def check_and_take(
+        self,
+        stages: Sequence[Sequence[LimitCheck]],
+        slots: StreamSlots,
+        slot: SlotRequest,
+    ) -> tuple[LimitVerdict, StreamSlot | None]:
+        """``check``, then, if no limit refused, the stream ``slot`` from ``slots`` (None when
+        a cap is reached): on Redis, one round trip for both."""
+        verdict, taken = await self._check(stages, slot)
+        if not verdict.allowed:
+            return verdict, None
+        if taken is not None:  # decided in Redis
+            return verdict, slots.adopt(slot) if taken else None
+        return verdict, await slots.take(slot)
 
-    @staticmethod
-    async def _hits(
-        limiter: MovingWindowRateLimiter, pairs: list[tuple[LimitCheck, RateLimitItem]]
-    ) -> list[bool]:
-        return list(
-            await asyncio.gather(
-                *(limiter.hit(item, check.scope, *check.identity) for check, item in pairs)
-            )
-        )
-
-    async def _refusal(self, check: LimitCheck, item: RateLimitItem) -> LimitVerdict:
-        limiter = self._limiter()
-        try:
-            if limiter is None or self.redis is None:
-                reset_at, remaining = self._memory.window_stats(item, check.scope, *check.identity)
+    async def _check(
+        self, stages: Sequence[Sequence[LimitCheck]], slot: SlotRequest | None
+    ) -> tuple[LimitVerdict, bool | None]:
+        """The verdict, and whether Redis took ``slot`` (None: not asked there)."""
+        checks = [[(check, item) for check in stage for item in check.items] for stage in stages]
+        if slot is None and not any(checks):
+            return ALLOWED, None
+        windows = self._windows()
+        if windows is not None and self.redis is not None:
+            try:
+                async with self.redis.translated("a rate-limit check"):
+                    outcome = await windows.admit(
+                        [
+                            [(item, (check.scope, *check.identity)) for check, item in stage]
+                            for stage in checks
+                        ],
+                        slot,
+                    )
+            except SharedStateUnavailable:
+                pass  # the link is now down: this process's windows this time
             else:
-                async with self.redis.translated("reading a rate-limit window"):
-                    stats = await limiter.get_window_stats(item, check.scope, *check.identity)
-                reset_at, remaining = stats.reset_time, stats.remaining
-        except SharedStateUnavailable:
-            reset_at, remaining = time.time() + item.get_expiry(), 0
-        return LimitVerdict(
-            allowed=False,
-            scope=check.scope,
-            limit=item.amount,
-            window=f"{item.amount} per {item.multiples} {item.GRANULARITY.name}",
-            remaining=remaining,
-            reset_at=reset_at,
-            retry_after=max(reset_at - time.time(), 1.0),
-        )
+                if outcome.refused is None:
+                    return ALLOWED, outcome.slot_taken if slot is not None else None
+                check, item = [pair for stage in checks for pair in stage][outcome.refused]
+                reset_at = outcome.oldest + item.get_expiry()
+                return _refused(check, item, reset_at, remaining=0), None
+        for stage in checks:
+            results = [
+                self._memory.hit(item, check.scope, *check.identity) for check, item in stage
+            ]
+            for (check, item), ok in zip(stage, results, strict=True):
+                if not ok:
+                    reset_at, remaining = self._memory.window_stats(
+                        item, check.scope, *check.identity
+                    )
+                    return _refused(check, item, reset_at, remaining), None
+        return ALLOWED, None
 
     async def reset(self, check: LimitCheck) -> None:
         """Forget a window (tests and operators)."""
-        limiter = self._limiter()
+        windows = self._windows()
         for item in check.items:
-            if limiter is None:
+            if windows is None:
                 self._memory.clear(item, check.scope, *check.identity)
             else:
-                await limiter.clear(item, check.scope, *check.identity)
+                await windows.clear(item, check.scope, *check.identity)
+
+
+def _refused(
+    check: LimitCheck, item: RateLimitItem, reset_at: float, remaining: int
+) -> LimitVerdict:
+    return LimitVerdict(
+        allowed=False,
+        scope=check.scope,
+        limit=item.amount,
+        window=f"{item.amount} per {item.multiples} {item.GRANULARITY.name}",
+        remaining=remaining,
+        reset_at=reset_at,
+        retry_after=max(reset_at - time.time(), 1.0),
+    )

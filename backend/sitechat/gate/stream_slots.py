@@ -21,23 +21,34 @@ from dataclasses import dataclass, field
 from sitechat.errors import SharedStateUnavailable
 from sitechat.shared_state.redis_link import RedisLink
 
-# KEYS: the sets; ARGV: ttl ms, lease id, then one cap per key. 1 if the lease was taken.
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local ttl = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
-    return 0
+# Takes a lease in every set of the Lua table ``{keys}`` if each has room under its cap;
+# sets ``taken`` (1 or 0). Needs ``t`` (Redis ``TIME``); ``{ttl}`` (ms), ``{lease}`` and
+# ``{cap}`` (the cap of set ``k``) are Lua expressions. Shared by the script below and by
+# the gate's one script for limits and slot (``redis_windows``).
+SLOT_LUA = """
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber({ttl})
+local taken = 1
+for k, key in ipairs({keys}) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+  if taken == 1 and redis.call('ZCARD', key) >= tonumber({cap}) then
+    taken = 0
   end
 end
-for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now + ttl, ARGV[2])
-  redis.call('PEXPIRE', key, ttl)
+if taken == 1 then
+  for _, key in ipairs({keys}) do
+    redis.call('ZADD', key, now_ms + ttl, {lease})
+    redis.call('PEXPIRE', key, ttl)
+  end
 end
-return 1
 """
+
+# KEYS: the sets; ARGV: ttl ms, lease id, then one cap per key. 1 if the lease was taken.
+_ACQUIRE = (
+    "local t = redis.call('TIME')"
+    + SLOT_LUA.format(keys="KEYS", ttl="ARGV[1]", lease="ARGV[2]", cap="ARGV[k + 2]")
+    + "return taken\n"
+)
 
 # KEYS: the sets; ARGV: ttl ms, then the leases to renew (those still present).
 _RENEW = """
@@ -52,6 +63,16 @@ for _, key in ipairs(KEYS) do
 end
 return 1
 """
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRequest:
+    """A slot asked for: a lease in each of ``keys``, each under its cap."""
+
+    keys: tuple[str, ...]
+    caps: tuple[int, ...]
+    lease: str
+    ttl_ms: int
 
 
 @dataclass(slots=True)
@@ -85,25 +106,43 @@ class StreamSlots:
         name = "streams:" + kind + ":" + ":".join(parts)
         return self.redis.key(name) if self.redis is not None else name
 
+    def request(
+        self, chatbot_id: str, client_ip: str, *, per_chatbot: int, per_ip: int
+    ) -> SlotRequest:
+        """What ``acquire`` asks for; also taken in the gate's one script (``adopt`` it)."""
+        return SlotRequest(
+            keys=(self._key("chatbot", chatbot_id), self._key("ip", chatbot_id, client_ip)),
+            caps=(per_chatbot, per_ip),
+            lease=secrets.token_hex(8),
+            ttl_ms=math.ceil(self.ttl_seconds * 1000),
+        )
+
     async def acquire(
         self, chatbot_id: str, client_ip: str, *, per_chatbot: int, per_ip: int
     ) -> StreamSlot | None:
         """A slot, or None when the chatbot or the IP is at its cap."""
-        keys = (self._key("chatbot", chatbot_id), self._key("ip", chatbot_id, client_ip))
-        caps = (per_chatbot, per_ip)
-        lease = secrets.token_hex(8)
+        return await self.take(
+            self.request(chatbot_id, client_ip, per_chatbot=per_chatbot, per_ip=per_ip)
+        )
+
+    async def take(self, request: SlotRequest) -> StreamSlot | None:
+        """The slot ``request`` asks for, or None when one of its sets is at its cap."""
         if self._script is not None and self.redis is not None and self.redis.usable:
             try:
                 async with self.redis.translated("taking a stream slot"):
-                    ttl_ms = math.ceil(self.ttl_seconds * 1000)
-                    taken = await self._script(keys=list(keys), args=[ttl_ms, lease, *caps])
-                if not taken:
-                    return None
-                self._held[lease] = keys
-                return StreamSlot(self, keys, lease, shared=True)
+                    taken = await self._script(
+                        keys=list(request.keys),
+                        args=[request.ttl_ms, request.lease, *request.caps],
+                    )
+                return self.adopt(request) if taken else None
             except SharedStateUnavailable:
                 pass  # counted in this process until Redis is back
-        return self._acquire_local(keys, caps, lease)
+        return self._acquire_local(request.keys, request.caps, request.lease)
+
+    def adopt(self, request: SlotRequest) -> StreamSlot:
+        """The slot for ``request``, taken in Redis (by ``acquire`` or the gate's script)."""
+        self._held[request.lease] = request.keys
+        return StreamSlot(self, request.keys, request.lease, shared=True)
 
     def _acquire_local(
         self, keys: tuple[str, ...], caps: tuple[int, ...], lease: str
