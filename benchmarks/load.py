@@ -4,8 +4,11 @@ Every server is a real process on loopback (``benchmarks.servers``); the scripte
 OpenAI-compatible upstream runs in a process of its own (``benchmarks.upstream``: 50 ms to
 the first token, then 40 tokens 20 ms apart); the clients are this process
 (``benchmarks.sse_streams``, a lean raw-socket reader). For each number of streams N, every
-set-up gets N streams at once (N = 1: that many in a row, ``--sequential``), read to the end.
-The set-ups take turns within each N, so the machine's noise falls on all of them alike.
+set-up gets N streams at once (N = 1: that many in a row, ``--sequential``), read to the end,
+``--repeat`` times (3 by default). The set-ups take turns within each repetition, starting
+with another one each time, so the machine's noise falls on all of them alike; a set-up's
+numbers pool all of its rounds (a round of 50 streams lasts a second: one alone swung the
+ratios by a third between runs). Each round's own TTFT median is kept too.
 
 Reported per set-up and N: TTFT median and p99, token-gap p99 (between token arrivals at the
 client), streams completed, and the server process's CPU per completed stream (utime+stime
@@ -73,6 +76,7 @@ IDLE_BATCH = 100
 class Config:
     streams: list[int] = field(default_factory=lambda: [1, 50, 200])
     sequential: int = 20  # N = 1: this many streams one after another
+    repeat: int = 3  # rounds per set-up and N, interleaved with the other set-ups'
     setups: list[str] = field(default_factory=lambda: list(SETUPS))
     idle: int = 2000
     timeout: float = 120.0  # per stream, from connect to its end
@@ -111,7 +115,31 @@ async def _streams(
     )
 
 
-async def measure(running: Running, upstream: Upstream, n: int, config: Config) -> dict[str, Any]:
+@dataclass
+class Measured:
+    """A set-up's rounds at one N, pooled."""
+
+    results: list[StreamResult] = field(default_factory=list)
+    server_cpu: float = 0.0
+    upstream_cpu: float = 0.0
+    wall: float = 0.0
+    round_medians: list[float | None] = field(default_factory=list)
+
+    def add(
+        self, results: list[StreamResult], server_cpu: float, upstream_cpu: float, wall: float
+    ) -> None:
+        self.results += results
+        self.server_cpu += server_cpu
+        self.upstream_cpu += upstream_cpu
+        self.wall += wall
+        ttfts = [r.ttft_ms for r in results if r.ok and r.ttft_ms is not None]
+        self.round_medians.append(round(median(ttfts), 1) if ttfts else None)
+
+
+async def measure(
+    running: Running, upstream: Upstream, n: int, config: Config, into: Measured
+) -> None:
+    """One round: N streams at once (or ``sequential`` in a row), added to ``into``."""
     in_a_row = n == 1
     count = config.sequential if in_a_row else n
     server_cpu, upstream_cpu = cpu_seconds(running.pid), cpu_seconds(upstream.pid)
@@ -122,17 +150,15 @@ async def measure(running: Running, upstream: Upstream, n: int, config: Config) 
     server_cpu = cpu_seconds(running.pid) - server_cpu
     upstream_cpu = cpu_seconds(upstream.pid) - upstream_cpu
     await asyncio.to_thread(upstream.command, "forget")
-    return summarize(running.name, n, results, server_cpu, upstream_cpu, wall)
+    into.add(results, server_cpu, upstream_cpu, wall)
 
 
-def summarize(
-    setup: str,
-    n: int,
-    results: list[StreamResult],
-    server_cpu: float,
-    upstream_cpu: float,
-    wall: float,
-) -> dict[str, Any]:
+def summarize(setup: str, n: int, measured: Measured) -> dict[str, Any]:
+    results, server_cpu, upstream_cpu = (
+        measured.results,
+        measured.server_cpu,
+        measured.upstream_cpu,
+    )
     ok = [r for r in results if r.ok]
     ttfts = [r.ttft_ms for r in ok if r.ttft_ms is not None]
     gaps = [g for r in ok for g in r.gaps_ms]
@@ -150,7 +176,9 @@ def summarize(
         "cpu_ms_per_stream": server_cpu * 1000 / done if done else None,
         "upstream_cpu_ms_per_stream": upstream_cpu * 1000 / done if done else None,
         "server_cpu_s": server_cpu,
-        "wall_s": wall,
+        "wall_s": measured.wall,
+        "rounds": len(measured.round_medians),
+        "round_ttft_medians_ms": measured.round_medians,
         "errors": dict(errors.most_common(5)),
         "raw": {
             "ttft_ms": [round(t, 2) for t in ttfts],
@@ -432,15 +460,22 @@ async def run(config: Config) -> dict[str, Any]:
             await asyncio.to_thread(upstream.shape, ANSWER)
             async with AsyncExitStack() as stack:
                 running, skipped = await _start_setups(stack, upstream, tmp, config)
+                pooled: dict[tuple[str, int], Measured] = {}
                 for turn, n in enumerate(config.streams):
-                    shift = turn % len(running) if running else 0
-                    for server in running[shift:] + running[:shift]:
-                        rounds.append(await measure(server, upstream, n, config))
-                        r = rounds[-1]
-                        print(
-                            f"  N={n:<4} {server.name:<18} {r['completed']}/{r['streams']} "
-                            f"TTFT median {_fmt(r['ttft_median_ms'])} ms"
-                        )
+                    for repetition in range(config.repeat):
+                        shift = (turn + repetition) % len(running) if running else 0
+                        for server in running[shift:] + running[:shift]:
+                            into = pooled.setdefault((server.name, n), Measured())
+                            await measure(server, upstream, n, config, into)
+                            done = sum(
+                                r.ok for r in into.results[-(config.sequential if n == 1 else n) :]
+                            )
+                            print(
+                                f"  N={n:<4} {server.name:<18} round {repetition + 1}: "
+                                f"{done} complete, TTFT median "
+                                f"{_fmt(into.round_medians[-1])} ms"
+                            )
+                rounds = [summarize(name, n, m) for (name, n), m in pooled.items()]
             if config.idle:
                 print(f"  idle: {config.idle} silent streams")
                 idle = await idle_streams(upstream, tmp / "idle", config)
@@ -495,6 +530,12 @@ def config_from(argv: list[str] | None = None) -> Config:
         "--sequential", type=int, default=int(env("BENCH_LOAD_SEQUENTIAL", default.sequential))
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=int(env("BENCH_LOAD_REPEAT", default.repeat)),
+        help="rounds per set-up and N, taking turns with the other set-ups (pooled)",
+    )
+    parser.add_argument(
         "--setups",
         default=env("BENCH_LOAD_SETUPS", ",".join(default.setups)),
         help=f"comma-separated, of {', '.join(SETUPS)}",
@@ -517,6 +558,7 @@ def config_from(argv: list[str] | None = None) -> Config:
     return Config(
         streams=_ints(args.streams),
         sequential=args.sequential,
+        repeat=max(1, args.repeat),
         setups=[s.strip() for s in args.setups.split(",") if s.strip()],
         idle=args.idle,
         timeout=args.timeout,

@@ -2,9 +2,10 @@
 
 The same moving-window rule as ``limits``' ``MovingWindowRateLimiter`` and sitechat's Redis
 windows (``redis_windows``): a hit is allowed when fewer than ``amount`` hits of the same
-limit and identity fall in the last ``window`` seconds. Kept here rather than taken from ``limits.aio``'s memory
-storage because that one, on every hit, starts a task that hands each key's expiry to a
-worker thread: two thread hops per chat request, more than the rest of the gate together.
+limit and identity fall in the last ``window`` seconds. Kept here rather than taken from
+``limits.aio``'s memory storage because that one, on every hit, starts a task that hands
+each key's expiry to a worker thread: two thread hops per chat request, more than the rest
+of the gate together.
 
 Each key holds the times of its hits still in the window (oldest first, at most ``amount``):
 a hit drops the expired ones from the front, so checking costs O(1) amortised. Keys nobody
