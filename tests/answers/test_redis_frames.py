@@ -20,6 +20,9 @@ def token(n: int) -> bytes:
     return payload_of({"type": "token", "content": f"word{n} "})
 
 
+COMPLETE = payload_of({"type": "complete", "content": "…"})
+
+
 async def test_frames_queued_within_a_batch_go_out_together(link: RedisLink) -> None:
     frames = RedisFrames(link, ended_ttl_seconds=60, batch_seconds=0.2)
     writer = asyncio.create_task(frames.run())
@@ -56,4 +59,25 @@ async def test_a_stopped_writer_sends_what_is_queued_first(link: RedisLink) -> N
     await asyncio.gather(writer, return_exceptions=True)
 
     assert [seq for seq, _ in await frames.after("m2", 0)] == [1, 2]
+    await frames.aclose()
+
+
+async def test_a_frame_redis_refuses_is_logged_and_the_others_are_recorded(
+    link: RedisLink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Frames of several answers go out in one script call; a frame whose seq is not after
+    # the last one recorded (a bug) is refused alone, loudly.
+    frames = RedisFrames(link, ended_ttl_seconds=60, batch_seconds=0)
+    for seq in (1, 2):
+        frames.record("a", seq, token(seq))
+    frames.record("b", 1, token(1))
+    frames.record("a", 2, token(99))  # again
+    frames.record("a", 3, COMPLETE)
+    with caplog.at_level("ERROR", logger="sitechat.answers.frames"):
+        await frames._send_queued()
+    assert await frames.after("a", 0) == [(1, token(1)), (2, token(2)), (3, COMPLETE)]
+    assert await frames.after("b", 0) == [(1, token(1))]
+    assert "1 refused" in caplog.text
+    assert 0 < await link.client.pttl(frames.key("a")) <= 60_000  # ended
+    assert await link.client.pttl(frames.key("b")) > 60_000  # still live
     await frames.aclose()

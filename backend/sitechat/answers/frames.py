@@ -14,8 +14,11 @@ configured, also appends them to one Redis Stream per answer, ``<prefix>answer:<
   runs, and ``ended_ttl`` after its final frame (``complete`` or ``error``).
 
 Appending never waits for Redis: ``record`` queues the frame and one writer task sends all
-that is queued in one pipeline, so an answer's first token reaches its own reader at once
-and Redis gets a batch every ``batch_seconds`` (50 ms) at most, not a round trip per token.
+that is queued in one script call (``_APPEND``: an ``XADD`` per frame, then each stream's
+expiry), so an answer's first token reaches its own reader at once and Redis gets a batch
+every ``batch_seconds`` (50 ms) at most, not a round trip per token. One call rather than a
+pipeline of commands: with 200 answers streaming, redis-py's work per pipelined command
+(building it, parsing its reply) was the largest cost Redis added to a worker.
 A frame queued when the process dies is lost with the answer in flight; the orphan sweeper
 ends that answer with what was recorded.
 """
@@ -40,6 +43,26 @@ logger = logging.getLogger(__name__)
 Frame = tuple[int, bytes]  # (seq, one-line JSON payload, UTF-8)
 
 _FIELD = b"f"
+# KEYS: the answers' streams. ARGV: each stream's expiry (ms), in KEYS' order; then, per
+# frame, the index of its stream in KEYS, its seq and its payload. Returns the number of
+# frames refused and the first refusal's message (an id at or below the last one: a bug).
+_APPEND = """
+local streams = #KEYS
+local failed, first = 0, ''
+for i = streams + 1, #ARGV, 3 do
+  local done = redis.pcall('XADD', KEYS[tonumber(ARGV[i])], ARGV[i + 1] .. '-0', 'f', ARGV[i + 2])
+  if type(done) == 'table' and done.err then
+    failed = failed + 1
+    if first == '' then first = done.err end
+  end
+end
+for k = 1, streams do
+  redis.call('PEXPIRE', KEYS[k], ARGV[k])
+end
+return {failed, first}
+"""
+# Frames per script call: a burst of answers does not become one huge command.
+_PER_CALL = 2000
 # How long a cancelled writer may take to send what is still queued.
 _LAST_SEND_SECONDS = 2.0
 _FINAL_PREFIXES = (b'{"type":"complete"', b'{"type":"error"')
@@ -91,6 +114,7 @@ class RedisFrames:
         self._queued = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._append_script = redis.client.register_script(_APPEND)
         # Blocking reads (XREAD BLOCK) wait longer than the shared pool's socket timeout,
         # so they have their own connections.
         self._blocking: Redis | None = None
@@ -145,23 +169,28 @@ class RedisFrames:
         await self._idle.wait()
 
     async def _send(self, batch: list[tuple[str, int, bytes]]) -> None:
+        for start in range(0, len(batch), _PER_CALL):
+            await self._append(batch[start : start + _PER_CALL])
+
+    async def _append(self, batch: list[tuple[str, int, bytes]]) -> None:
         if not batch:
             return
-        ttl: dict[str, int] = {}
-        async with (
-            self.redis.translated("recording answer frames"),
-            self.redis.client.pipeline(transaction=False) as pipe,
-        ):
-            for message_id, seq, payload in batch:
-                key = self.key(message_id)
-                pipe.xadd(key, {_FIELD: payload}, id=f"{seq}-0")
-                ttl[key] = self.ended_ttl_ms if is_final(payload) else self.live_ttl_ms
-            for key, ms in ttl.items():
-                pipe.pexpire(key, ms)
-            results = await pipe.execute(raise_on_error=False)
-        failed = [r for r in results if isinstance(r, Exception)]
+        index: dict[str, int] = {}  # stream key -> its place in KEYS (from 1)
+        ttls: list[int] = []
+        frames: list[bytes | int] = []
+        for message_id, seq, payload in batch:
+            key = self.key(message_id)
+            number = index.get(key)
+            if number is None:
+                number = index[key] = len(index) + 1
+                ttls.append(self.live_ttl_ms)
+            if is_final(payload):
+                ttls[number - 1] = self.ended_ttl_ms
+            frames += (number, seq, payload)
+        async with self.redis.translated("recording answer frames"):
+            failed, first = await self._append_script(keys=list(index), args=[*ttls, *frames])
         if failed:  # e.g. an id at or below the last one: a bug, never silently
-            logger.error("recording answer frames: %d commands failed: %r", len(failed), failed[0])
+            logger.error("recording answer frames: %d refused: %s", failed, first)
 
     async def append_final(self, message_id: str, payload: bytes) -> int | None:
         """Append an ending frame after the last recorded one (the orphan sweeper ends an
