@@ -13,10 +13,10 @@ passages: "Do the passages answer the question? yes or no". A "yes" answers the 
 answer never pay for it.
 
 Not measured here: no model that can judge runs on this machine (SmolLM2-135M, the local
-default, scored at chance on this task; see ``docs/context-quality.md``), so it is off by
-default and for the operator to turn on for a model they trust to say no. The call is paid
-like the answer (``answer_check`` in the turn's usage), and verdicts are cached per chatbot,
-model, question and passages.
+default, and Gemma 3 270M scored at chance on this task; see ``docs/context-quality.md``),
+so it is off by default and for the operator to turn on for a model they trust to say no.
+The call is paid like the answer (``answer_check`` in the turn's usage), and verdicts are
+cached per chatbot, model, question and passages.
 """
 
 from __future__ import annotations
