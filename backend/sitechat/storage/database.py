@@ -33,7 +33,7 @@ from sitechat.storage.engine import (
     build_sqlite_writer,
     enable_sqlite_wal,
 )
-from sitechat.storage.group_commit import GroupCommit, Op, WriteBatch
+from sitechat.storage.group_commit import MAX_INLINE_BATCH, GroupCommit, Op, WriteBatch
 from sitechat.storage.translate import translate_errors
 from sitechat.storage.urls import Backend, DatabaseTarget, build_ssl_context, parse_database_url
 
@@ -93,6 +93,8 @@ class Database:
             self._writer = async_sessionmaker(writer_engine, expire_on_commit=False)
             self._sqlite_writer = build_sqlite_writer(self.target, echo=self._echo)
             self._sqlite_inline = build_sqlite_writer(self.target, echo=self._echo, busy_timeout=0)
+            if self._sqlite_inline is not None:
+                self.group.max_batch = MAX_INLINE_BATCH  # batches run in the event loop
             logger.info("database: %s", self.target.safe_url)
         if migrate:
             try:
