@@ -46,11 +46,15 @@ _FIELD = b"f"
 # KEYS: the answers' streams. ARGV: each stream's expiry (ms), in KEYS' order; then, per
 # frame, the index of its stream in KEYS, its seq and its payload. Returns the number of
 # frames refused and the first refusal's message (an id at or below the last one: a bug).
-_APPEND = """
+_APPEND = (
+    """
 local streams = #KEYS
 local failed, first = 0, ''
 for i = streams + 1, #ARGV, 3 do
-  local done = redis.pcall('XADD', KEYS[tonumber(ARGV[i])], ARGV[i + 1] .. '-0', 'f', ARGV[i + 2])
+  local key, id = KEYS[tonumber(ARGV[i])], ARGV[i + 1] .. '-0'
+  local done = redis.pcall('XADD', key, id, '"""
+    + _FIELD.decode()
+    + """', ARGV[i + 2])
   if type(done) == 'table' and done.err then
     failed = failed + 1
     if first == '' then first = done.err end
@@ -61,6 +65,7 @@ for k = 1, streams do
 end
 return {failed, first}
 """
+)
 # Frames per script call: a burst of answers does not become one huge command.
 _PER_CALL = 2000
 # How long a cancelled writer may take to send what is still queued.

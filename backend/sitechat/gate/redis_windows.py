@@ -14,10 +14,9 @@ has stages (its IP, visitor and session first, then the chatbot-wide limit; see
 narrow limits, then the chatbot-wide one beside the slot's script). Here one script does
 all of it, atomically: each stage's windows (every window of a stage is counted if it has
 room, and the first full one refuses); the next stage only if none did; and the slot only
-if every stage passed. Under load each wait is a turn of the event loop
-behind every other request's work: one instead of two halved the gate's median at 50
-streams at once (``docs/rate-limits.md``). The time is Redis's own (``TIME``), one clock for
-every process.
+if every stage passed. Under load each wait is a turn of the event loop behind every other
+request's work: one instead of two halved the gate's median at 50 streams at once
+(``docs/rate-limits.md``). The time is Redis's own (``TIME``), one clock for every process.
 
 Every key of a call goes to one Redis: a Redis Cluster would need them in one hash slot.
 """

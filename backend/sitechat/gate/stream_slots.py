@@ -109,20 +109,13 @@ class StreamSlots:
     def request(
         self, chatbot_id: str, client_ip: str, *, per_chatbot: int, per_ip: int
     ) -> SlotRequest:
-        """What ``acquire`` asks for; also taken in the gate's one script (``adopt`` it)."""
+        """A slot in the chatbot's and the IP's sets: ``take`` it, or have the gate's one
+        script take it with the limits and ``adopt`` it."""
         return SlotRequest(
             keys=(self._key("chatbot", chatbot_id), self._key("ip", chatbot_id, client_ip)),
             caps=(per_chatbot, per_ip),
             lease=secrets.token_hex(8),
             ttl_ms=math.ceil(self.ttl_seconds * 1000),
-        )
-
-    async def acquire(
-        self, chatbot_id: str, client_ip: str, *, per_chatbot: int, per_ip: int
-    ) -> StreamSlot | None:
-        """A slot, or None when the chatbot or the IP is at its cap."""
-        return await self.take(
-            self.request(chatbot_id, client_ip, per_chatbot=per_chatbot, per_ip=per_ip)
         )
 
     async def take(self, request: SlotRequest) -> StreamSlot | None:
@@ -140,7 +133,7 @@ class StreamSlots:
         return self._acquire_local(request.keys, request.caps, request.lease)
 
     def adopt(self, request: SlotRequest) -> StreamSlot:
-        """The slot for ``request``, taken in Redis (by ``acquire`` or the gate's script)."""
+        """The slot for ``request``, taken in Redis (by ``take`` or the gate's script)."""
         self._held[request.lease] = request.keys
         return StreamSlot(self, request.keys, request.lease, shared=True)
 
