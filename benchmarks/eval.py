@@ -54,6 +54,7 @@ from tests.support.scripted_openai import Script, ScriptedOpenAI
 
 PROVIDERS = ("local", "extractive", "openai")
 DEPTH = 10
+JUDGE = Path("models/answer-judge.gguf")  # what `make judge` writes
 UNLIMITED = {
     "rate_limit_per_ip": "100000/minute",
     "rate_limit_per_session": "100000/minute",
@@ -96,6 +97,8 @@ class Asked:
     invented_links: list[str] = field(default_factory=list)
     greeted: bool | None = None
     seconds: float = 0.0
+    answerability: str | None = None  # answerable, unanswerable, small_talk
+    judged: bool = False  # the answer judge (or the model) was asked
 
 
 @dataclass(slots=True)
@@ -148,13 +151,17 @@ def invented_links(answer: str, allowed: Sequence[str], corpus: str) -> list[str
 
 
 @contextmanager
-def provider_settings(provider: str, data_dir: Path, embedding: str = "none") -> Iterator[Settings]:
+def provider_settings(
+    provider: str, data_dir: Path, embedding: str = "none", judge: Path | None = None
+) -> Iterator[Settings]:
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "default_provider": provider,
         "embedding_provider": embedding,
         # A shared CPU can make the local model slow to start: measure answers, not timeouts.
         "model_first_token_timeout_seconds": 600,
+        "answer_judge_model_path": str(judge or ""),
+        "answer_judge_timeout_seconds": 600,
         **UNLIMITED,
     }
     if provider != "openai":
@@ -211,6 +218,8 @@ async def ask(
         level=(body.get("context_quality") or {}).get("level"),
         invented_links=invented_links(answer, [*source_urls, qset.site], corpus),
         seconds=round(seconds, 3),
+        answerability=(body.get("context_quality") or {}).get("answerability"),
+        judged="answer_check" in (body.get("usage") or {}),
     )
     if question.kind == "in_scope":
         hits = await services.vectors.search(qset.name, question.text, DEPTH)
@@ -229,11 +238,11 @@ async def ask(
 
 
 async def run_provider(
-    provider: str, sets: Sequence[QualitySet], embedding: str = "none"
+    provider: str, sets: Sequence[QualitySet], embedding: str = "none", judge: Path | None = None
 ) -> dict[str, list[Asked]]:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        provider_settings(provider, Path(tmp), embedding) as settings,
+        provider_settings(provider, Path(tmp), embedding, judge) as settings,
     ):
         app = create_app(settings, preload_model=provider == "local")
         async with app.router.lifespan_context(app):
@@ -304,13 +313,21 @@ async def main(argv: Sequence[str] = ()) -> int:
         help="dense embeddings: none (the default deployment) or local (MiniLM, hybrid search "
         "and answerability's word meanings)",
     )
+    parser.add_argument(
+        "--judge",
+        default=str(JUDGE),
+        help="the answer judge's GGUF file (make judge), or 'none' for the words alone",
+    )
     parser.add_argument("--out", type=Path, default=Path("test-artifacts/eval.json"))
     args = parser.parse_args(list(argv))
+    judge = None if args.judge == "none" else Path(args.judge)
+    if judge is not None and not judge.is_file():
+        parser.error(f"no answer judge at {judge}: run `make judge`, or pass --judge none")
     sets = [load(name) for name in args.sets.split(",")]
     report: dict[str, Any] = {}
     for provider in args.providers.split(","):
         started = time.perf_counter()
-        results = await run_provider(provider, sets, args.embedding)
+        results = await run_provider(provider, sets, args.embedding, judge)
         print(table(provider, results))
         print(f"({time.perf_counter() - started:.0f} s)\n", flush=True)
         report[provider] = {

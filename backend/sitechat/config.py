@@ -150,6 +150,14 @@ class Settings(BaseSettings):
     # Off by default: for a model trusted to say no.
     answer_check_providers: Annotated[list[str], NoDecode] = []
     answer_check_timeout_seconds: float = Field(default=2.0, gt=0)
+    # A GGUF file of an instruction-tuned model asked that same question for every other
+    # provider (the answer judge): ``make judge`` assembles Qwen2.5-Coder-1.5B-Instruct.
+    # Empty: none, and the words decide alone.
+    answer_judge_model_path: str = ""
+    # It reads about 100 prompt tokens a second per core: a check takes seconds on a CPU.
+    answer_judge_timeout_seconds: float = Field(default=30.0, gt=0)
+    answer_judge_passages: int = Field(default=5, ge=1, le=10)
+    answer_judge_threads: int | None = Field(default=None, ge=1)
     query_variants: int = Field(default=0, ge=0, le=4)
     # Networks ingestion may fetch from besides public addresses (e.g. "10.0.0.0/8").
     fetch_allowed_networks: Annotated[list[str], NoDecode] = []

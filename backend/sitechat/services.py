@@ -21,7 +21,7 @@ import anyio
 from sitechat.answers.frames import RedisFrames
 from sitechat.answers.runs import AnswerRuns
 from sitechat.answers.service import Answers
-from sitechat.chat.answer_check import AnswerCheck
+from sitechat.chat.answer_check import AnswerCheck, Judge
 from sitechat.chat.answerability import Meaning, Meanings, WordMeaning, WordNetMeaning
 from sitechat.chat.pipeline import ChatService
 from sitechat.chat.ports import ChatSettings
@@ -42,6 +42,7 @@ from sitechat.ingestion import IngestionJobs, Ingestor
 from sitechat.ingestion.fetch import FetchPolicy
 from sitechat.ingestion.netguard import AddressPolicy, parse_networks
 from sitechat.ingestion.runner import JobRunner
+from sitechat.llm.local_model import LocalLlamaModel
 from sitechat.llm.registry import ModelRegistry
 from sitechat.retrieval.base import VectorStore
 from sitechat.retrieval.dense import DenseEncoder, MiniLMEmbedder, build_encoder
@@ -85,6 +86,28 @@ def build_meaning(
     if isinstance(encoder, MiniLMEmbedder):
         parts.append(WordMeaning(encoder))
     return Meanings(*parts) if len(parts) > 1 else (parts[0] if parts else None)
+
+
+def build_answer_judge(settings: Settings) -> Judge | None:
+    """The model that judges answerability for every provider whose own model is not asked
+    (``chat.answer_check``), when a GGUF file is configured for it."""
+    if not settings.answer_judge_model_path:
+        return None
+    model = LocalLlamaModel(
+        model_path=settings.answer_judge_model_path,
+        name="answer-judge",
+        # Five passages of at most 1,200 characters each, the instructions and the question.
+        context_window=4096,
+        max_concurrency=1,
+        threads=settings.answer_judge_threads,
+        max_passages=None,
+        max_answer_tokens=3,
+    )
+    return Judge(
+        model,
+        timeout_seconds=settings.answer_judge_timeout_seconds,
+        passages=settings.answer_judge_passages,
+    )
 
 
 def build_dense_encoder(settings: Settings) -> DenseEncoder | None:
@@ -197,6 +220,11 @@ class Services:
             stack.push_async_callback(registry.aclose)
             if preload_model:
                 await registry.start()
+            judge = build_answer_judge(settings)
+            if judge is not None:
+                stack.push_async_callback(judge.model.aclose)
+                if preload_model and isinstance(judge.model, LocalLlamaModel):
+                    await judge.model.preload()
 
             redis = None
             if settings.redis_url:
@@ -219,6 +247,7 @@ class Services:
                 answer_check=AnswerCheck(
                     providers=settings.answer_check_providers,
                     timeout_seconds=settings.answer_check_timeout_seconds,
+                    judge=judge,
                 ),
                 worker_id=presence.worker_id,
                 messages=store,

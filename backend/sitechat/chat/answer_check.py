@@ -1,22 +1,27 @@
-"""The chatbot's own model asked whether the passages answer a question the words say they
-don't: a paraphrase rescue for capable models, off unless configured.
+"""A model asked whether the passages answer a question the words say they don't: the
+paraphrase rescue.
 
 Answerability (``chat.answerability``) gives the fallback when a distinctive word of the
 question is in no passage. That keeps near misses out, but also turns away paraphrases
 whose key word the documents never use ("cash back" for a refund, "my laptop" for "your own
-device"): telling those apart needs a reader. For providers listed in
-``SITECHAT_ANSWER_CHECK_PROVIDERS``, a question the words find unanswerable (not small talk,
-and only when the search found passages) is put to the chatbot's model with its best
+device"): telling those apart needs a reader. A question the words find unanswerable (not
+small talk, and only when the search found passages) is put to a model with its best
 passages: "Do the passages answer the question? yes or no". A "yes" answers the question
-(at least at level ``low``); "no", anything else, a failure or a call over
-``SITECHAT_ANSWER_CHECK_TIMEOUT_SECONDS`` keeps the fallback. Questions the words already
-answer never pay for it.
+(at least at level ``low``); "no", anything else, a failure or a call over the timeout keeps
+the fallback. Questions the words already answer never pay for it. Who is asked:
 
-Not measured here: no model that can judge runs on this machine (SmolLM2-135M, the local
-default, and Gemma 3 270M scored at chance on this task; see ``docs/context-quality.md``),
-so it is off by default and for the operator to turn on for a model they trust to say no.
+- the chatbot's own model, for the providers listed in ``SITECHAT_ANSWER_CHECK_PROVIDERS``
+  (three passages, ``SITECHAT_ANSWER_CHECK_TIMEOUT_SECONDS``): for a hosted model trusted
+  to say no;
+- else the answer judge, when ``SITECHAT_ANSWER_JUDGE_MODEL_PATH`` names a GGUF file: a local
+  instruction-tuned model for every provider (five passages, its own, longer timeout).
+  ``make judge`` assembles Qwen2.5-Coder-1.5B-Instruct, which separates the quality sets'
+  paraphrases from their near misses with an AUC of 0.87 where SmolLM2-135M and Gemma 3 270M
+  score at chance (``docs/context-quality.md``);
+- else nobody, and the words decide.
+
 The call is paid like the answer (``answer_check`` in the turn's usage), and verdicts are
-cached per chatbot, model, question and passages.
+cached per chatbot, asking model, question and passages.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sitechat.chat.side_calls import TtlCache, side_call
 from sitechat.domain import ChatbotConfig
@@ -39,9 +45,19 @@ PASSAGE_CHARS = 1200  # of each passage, in the check's prompt
 _VERDICT = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 
+@dataclass(frozen=True, slots=True)
+class Judge:
+    """A model that judges for every provider (``SITECHAT_ANSWER_JUDGE_MODEL_PATH``), with
+    its own bounds: a local model reads more slowly than a hosted one answers."""
+
+    model: ChatModel
+    timeout_seconds: float = 30.0
+    passages: int = 5
+
+
 class AnswerCheck:
-    """Asks the chatbot's model (providers in ``providers`` only) whether passages answer a
-    question; see the module docstring."""
+    """Asks whether passages answer a question: the chatbot's own model for providers in
+    ``providers``, else ``judge`` when there is one; see the module docstring."""
 
     def __init__(
         self,
@@ -49,16 +65,21 @@ class AnswerCheck:
         providers: Sequence[str] = (),
         timeout_seconds: float = 2.0,
         passages: int = 3,
+        judge: Judge | None = None,
         cache_size: int = 4096,
         cache_ttl_seconds: float = 600.0,
     ) -> None:
         self.providers = frozenset(providers)
         self.timeout_seconds = timeout_seconds
         self.passages = passages
+        self.judge = judge
         self._cache: TtlCache[bool] = TtlCache(cache_size, cache_ttl_seconds)
 
-    def will_check(self, model: ChatModel) -> bool:
-        return model.name in self.providers
+    def _judge_for(self, model: ChatModel) -> Judge | None:
+        """Who is asked for an answer by ``model``: itself, the judge, or nobody."""
+        if model.name in self.providers:
+            return Judge(model, self.timeout_seconds, self.passages)
+        return self.judge
 
     async def answers(
         self,
@@ -67,20 +88,23 @@ class AnswerCheck:
         question: str,
         results: Sequence[ScoredChunk],
     ) -> tuple[bool | None, Usage | None]:
-        """Whether the best of ``results`` answer ``question`` by ``model``'s word: True, False,
-        or None when it gave none (failed, timed out, or answered neither yes nor no); and
+        """Whether the best of ``results`` answer ``question``, by the word of ``model`` (the
+        chatbot's, when its provider is listed) or of the judge: True, False, or None when
+        neither was asked or it gave none (failed, timed out, or answered neither yes nor no); and
         what the call cost (None when cached or not made)."""
-        used = list(results[: self.passages])
-        if not used or not self.will_check(model):
+        judge = self._judge_for(model)
+        if judge is None or not results:
             return None, None
-        key = _key(config, model, question, used)
+        used = list(results[: judge.passages])
+        key = _key(config, judge.model, question, used)
         cached = self._cache.get(key)
         if cached is not None:
             return cached, None
         text, usage = await side_call(
-            model,
-            _request(config, question, used),
-            timeout_seconds=self.timeout_seconds,
+            judge.model,
+            # The chatbot's model is asked by the name it answers with; a judge by its own.
+            _request(config, question, used, config.model if judge.model is model else None),
+            timeout_seconds=judge.timeout_seconds,
             what="answer check",
         )
         match = _VERDICT.match(text or "")
@@ -92,7 +116,7 @@ class AnswerCheck:
 
 
 def _request(
-    config: ChatbotConfig, question: str, results: Sequence[ScoredChunk]
+    config: ChatbotConfig, question: str, results: Sequence[ScoredChunk], model: str | None
 ) -> GenerationRequest:
     passages = "\n\n".join(
         f"[{i}] {r.chunk.title}\n{r.chunk.text[:PASSAGE_CHARS]}" for i, r in enumerate(results, 1)
@@ -104,7 +128,7 @@ def _request(
             ChatMessage("user", user),
         ],
         question=question,
-        model=config.model,
+        model=model,
         temperature=0.0,
         max_tokens=3,
     )

@@ -126,6 +126,14 @@ class LocalLlamaModel:
         """Load the model now (in a worker thread) rather than on the first request."""
         await anyio.to_thread.run_sync(self._load_sync)
 
+    async def preload(self) -> None:
+        """``start()``, logging rather than raising a failure: the app still serves what
+        works, and requests for this model report ``ModelUnavailable``."""
+        try:
+            await self.start()
+        except ModelUnavailable as exc:
+            logger.warning("%s model not preloaded: %s", self.name, exc.message)
+
     async def aclose(self) -> None:
         self._closed = True
         for stop in list(self._active):

@@ -98,10 +98,7 @@ class ModelRegistry:
             return
         model = self.get(name)
         if isinstance(model, LocalLlamaModel):
-            try:
-                await model.start()
-            except ModelUnavailable as exc:
-                logger.warning("local model not preloaded: %s", exc.message)
+            await model.preload()
 
     async def aclose(self) -> None:
         built, self._built = self._built, {}
