@@ -85,6 +85,14 @@ RETRIEVAL = Histogram(
     "One search of a chatbot's documents.",
     buckets=SEARCH_BUCKETS,
 )
+ANSWER_CHECKS = Histogram(
+    "sitechat_answer_check_seconds",
+    "Questions the words found unanswerable, put to a model (the chatbot's own or the answer "
+    "judge): how long it took, by the model asked and its verdict (yes, no, none: failed, "
+    "timed out or neither). Cached verdicts are not counted.",
+    ["model", "verdict"],
+    buckets=LATENCY_BUCKETS,
+)
 ANSWERS = Counter(
     "sitechat_answers",
     "Answers by how they ended: complete, fallback (no context), stopped, interrupted, error.",

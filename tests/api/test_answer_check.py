@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from prometheus_client import REGISTRY
+
 from sitechat.chat.answer_check import Judge
 from sitechat.config import Settings
 from tests.conftest import running_app
@@ -51,6 +53,11 @@ async def test_without_the_setting_the_model_is_not_asked(
     assert scripted_openai.requests == []
 
 
+def checked(model: str, verdict: str) -> float:
+    labels = {"model": model, "verdict": verdict}
+    return REGISTRY.get_sample_value("sitechat_answer_check_seconds_count", labels) or 0.0
+
+
 def scripted_judge(server: ScriptedOpenAI, passages: int = 2) -> Judge:
     return Judge(server.chat_model(model="judge-model"), timeout_seconds=10, passages=passages)
 
@@ -61,6 +68,7 @@ async def test_a_judge_answers_for_every_provider_not_listed(
     """``SITECHAT_ANSWER_JUDGE_MODEL_PATH`` builds a local judge; here the judge is another
     model on the scripted server, so its request can be read."""
     scripted_openai.enqueue(Script(tokens=["Yes"]), Script(tokens=["Yes, ", "in 30 days."]))
+    checks = checked("openai", "yes")
     async with running_app(openai_settings(wordnet_dir=None)) as harness:
         judge = scripted_judge(scripted_openai, passages=1)
         harness.services.chat.answer_check.judge = judge
@@ -86,12 +94,14 @@ async def test_a_judge_answers_for_every_provider_not_listed(
         "judge-model",
         *["scripted-model"] * 2,
     ]
+    assert checked("openai", "yes") == checks + 1  # once: the second came from the cache
 
 
 async def test_a_listed_provider_is_asked_itself_and_a_no_keeps_the_fallback(
     openai_settings: Callable[..., Settings], scripted_openai: ScriptedOpenAI
 ) -> None:
     scripted_openai.enqueue(Script(tokens=["No."]))
+    checks = checked("openai", "no")
     async with running_app(
         openai_settings(answer_check_providers="openai", wordnet_dir=None)
     ) as harness:
@@ -106,3 +116,4 @@ async def test_a_listed_provider_is_asked_itself_and_a_no_keeps_the_fallback(
     assert complete is not None and complete["fallback"] is True
     assert complete["context_quality"]["answerability"] == "unanswerable"
     assert [r.body["model"] for r in scripted_openai.requests] == ["scripted-model"]
+    assert checked("openai", "no") == checks + 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sitechat.config import Settings
+from tests.api.test_answer_check import checked
 from tests.conftest import running_app
 from tests.support.sse_client import parse_body
 
@@ -39,6 +40,7 @@ def judged(settings: Settings) -> Settings:
 
 
 async def test_a_paraphrase_is_answered_and_a_near_miss_is_not(judged: Settings) -> None:
+    yes, no = checked("answer-judge", "yes"), checked("answer-judge", "no")
     async with running_app(judged) as harness:
         refund = await harness.client.post(
             STREAM, json={"message": "Is my money refunded?", "chatbot_id": "shop"}
@@ -58,3 +60,6 @@ async def test_a_paraphrase_is_answered_and_a_near_miss_is_not(judged: Settings)
     assert refused["context_quality"]["answerability"] == "unanswerable"
     assert "australia" in refused["context_quality"]["unsupported_terms"]
     assert "answer_check" in refused["usage"]  # the judge was asked, and said no
+    # what an operator sees: the judge's verdicts and how long each took
+    assert checked("answer-judge", "yes") == yes + 1
+    assert checked("answer-judge", "no") == no + 1

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sitechat import metrics
 from sitechat.chat.side_calls import TtlCache, side_call
 from sitechat.domain import ChatbotConfig
 from sitechat.llm.base import ChatMessage, ChatModel, GenerationRequest, Usage
@@ -100,6 +102,7 @@ class AnswerCheck:
         cached = self._cache.get(key)
         if cached is not None:
             return cached, None
+        asked_at = time.monotonic()
         text, usage = await side_call(
             judge.model,
             # The chatbot's model is asked by the name it answers with; a judge by its own.
@@ -108,9 +111,11 @@ class AnswerCheck:
             what="answer check",
         )
         match = _VERDICT.match(text or "")
+        said = match.group(1).lower() if match else "none"
+        metrics.ANSWER_CHECKS.labels(judge.model.name, said).observe(time.monotonic() - asked_at)
         if match is None:
             return None, usage
-        verdict = match.group(1).lower() == "yes"
+        verdict = said == "yes"
         self._cache.put(key, verdict)
         return verdict, usage
 
