@@ -588,6 +588,32 @@ async def test_a_check_that_takes_too_long_is_abandoned_for_the_fallback(parts: 
     assert record.closed_by == "client"  # its stream was closed, not left running
 
 
+async def test_a_stop_request_ends_the_wait_for_a_slow_check(parts: Parts) -> None:
+    """A local judge reads for seconds: the visitor's stop button (or a restart) must not
+    wait for it."""
+    service = checked_service(parts, timeout_seconds=30)
+    parts.server.enqueue(Script(tokens=["Yes"], first_token_delay=30.0))
+    turn = await open_turn(service, CASH_BACK)
+    events = service.stream(turn)
+
+    with anyio.fail_after(DEADLINE):
+        assert (await anext(events)).type == "start"
+        waiting = asyncio.ensure_future(anext(events))
+        while not parts.server.requests:  # noqa: ASYNC110 (the server records, nothing to await)
+            await anyio.sleep(0.01)
+        assert not waiting.done()  # the check is being read
+        turn.stop.request(VISITOR_STOPPED)
+        last = await waiting
+        rest = [event async for event in events]
+
+    assert isinstance(last, CompleteEvent) and last.stopped and not rest
+    assert [is_check(r) for r in parts.server.requests] == [True]  # no answer was asked for
+    record = await parts.server.wait_closed()
+    assert record.closed_by == "client"
+    [_, assistant] = await stored(parts, turn)
+    assert assistant.status == "stopped"
+
+
 async def test_verdicts_are_cached_and_answerable_questions_are_never_checked(
     parts: Parts,
 ) -> None:

@@ -296,9 +296,15 @@ class ChatService:
             enhanced.text, results, follow_up=follow_up, meaning=self.meaning
         )
         if answerability.verdict == "unanswerable":  # asked only of the providers named
-            answers, progress.check = await self.answer_check.answers(
-                config, model.primary, enhanced.text, results
-            )
+            answers = None
+            # A local judge may read for seconds: a stop request (the visitor's button, a
+            # restart) ends the wait, and the turn ends stopped, as before the model.
+            with turn.stop.interruptible():
+                answers, progress.check = await self.answer_check.answers(
+                    config, model.primary, enhanced.text, results
+                )
+            if turn.stop.requested:
+                return
             if answers:  # its words are in no passage, but its answer is
                 answerability = Answerability("answerable", meant=answerability.unsupported)
         quality = dataclasses.replace(
