@@ -209,16 +209,17 @@ async def ask(
     if response.status_code != 200:  # counted as an answer without the fact, not a fallback
         body = {"content": f"<error {response.status_code}: {body.get('code')}>"}
     answer: str = body["content"]
+    quality = body.get("context_quality") or {}
     source_urls = [s["url"] for s in body.get("sources", []) if s.get("url")]
     result = Asked(
         question=question.text,
         kind=question.kind,
         answer=answer,
         fallback=bool(body.get("fallback")),
-        level=(body.get("context_quality") or {}).get("level"),
+        level=quality.get("level"),
         invented_links=invented_links(answer, [*source_urls, qset.site], corpus),
         seconds=round(seconds, 3),
-        answerability=(body.get("context_quality") or {}).get("answerability"),
+        answerability=quality.get("answerability"),
         judged="answer_check" in (body.get("usage") or {}),
     )
     if question.kind == "in_scope":

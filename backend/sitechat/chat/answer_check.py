@@ -53,8 +53,8 @@ class Judge:
     its own bounds: a local model reads more slowly than a hosted one answers."""
 
     model: ChatModel
-    timeout_seconds: float = 30.0
-    passages: int = 5
+    timeout_seconds: float
+    passages: int
 
 
 class AnswerCheck:

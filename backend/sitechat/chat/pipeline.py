@@ -295,7 +295,7 @@ class ChatService:
         answerability = await judge_with_meaning(
             enhanced.text, results, follow_up=follow_up, meaning=self.meaning
         )
-        if answerability.verdict == "unanswerable":  # asked only of the providers named
+        if answerability.verdict == "unanswerable":  # a model asked, when one is configured
             answers = None
             # A local judge may read for seconds: a stop request (the visitor's button, a
             # restart) ends the wait, and the turn ends stopped, as before the model.
