@@ -49,7 +49,7 @@ from sitechat.api.app import create_app
 from sitechat.config import Settings
 from sitechat.llm.base import ContextPassage
 from sitechat.llm.extractive import select_sentences
-from tests.quality.sets import QualitySet, Question, load
+from tests.quality.sets import SET_DIRS, QualitySet, Question, load
 from tests.support.scripted_openai import Script, ScriptedOpenAI
 
 PROVIDERS = ("local", "extractive", "openai")
@@ -306,7 +306,7 @@ LEGEND = (
 async def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.eval")
     parser.add_argument("--providers", default=",".join(PROVIDERS))
-    parser.add_argument("--sets", default="thermostat,bakery,library,bikeshop")
+    parser.add_argument("--sets", default=",".join(SET_DIRS))
     parser.add_argument(
         "--embedding",
         choices=["none", "local"],

@@ -12,8 +12,9 @@ PDFs through ``pdfgen.make_pdf``) and a ``questions.json`` whose items are eithe
 The thermostat set is the retrieval-quality set (``tests/retrieval/quality``), extended; the
 bakery and the city library were written for this, and the bike shop later, by someone who
 had not seen the answerability rules, as a check on them (most of its in-scope questions are
-paraphrases). ``benchmarks/eval.py`` runs them all
-through the public API; the answerability tests reuse them.
+paraphrases). The vet clinic came last, written the same way (blind to the rules and to the
+answer judge's prompt), and was first measured as it was written, before anything changed.
+``benchmarks/eval.py`` runs them all through the public API.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SET_DIRS = {
     "bakery": HERE / "bakery",
     "library": HERE / "library",
     "bikeshop": HERE / "bikeshop",
+    "vetclinic": HERE / "vetclinic",
 }
 
 

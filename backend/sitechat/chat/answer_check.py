@@ -106,7 +106,7 @@ class AnswerCheck:
         text, usage = await side_call(
             judge.model,
             # The chatbot's model is asked by the name it answers with; a judge by its own.
-            _request(config, question, used, config.model if judge.model is model else None),
+            check_request(config, question, used, config.model if judge.model is model else None),
             timeout_seconds=judge.timeout_seconds,
             what="answer check",
         )
@@ -120,9 +120,11 @@ class AnswerCheck:
         return verdict, usage
 
 
-def _request(
+def check_request(
     config: ChatbotConfig, question: str, results: Sequence[ScoredChunk], model: str | None
 ) -> GenerationRequest:
+    """What the asked model reads: the instructions, the passages and the question, with
+    room for one word of reply (``benchmarks.judge_auc`` scores models on the same)."""
     passages = "\n\n".join(
         f"[{i}] {r.chunk.title}\n{r.chunk.text[:PASSAGE_CHARS]}" for i, r in enumerate(results, 1)
     )

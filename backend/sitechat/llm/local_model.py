@@ -249,7 +249,7 @@ class LocalLlamaModel:
                 instance.close()
             raise ModelUnavailable(NOT_LOADED, request_accepted=False) from exc
         logger.info("local model: loaded %s (%d instances)", path, len(instances))
-        return _Loaded(free=list(instances), all=instances, formatter=_formatter(instances[0]))
+        return _Loaded(free=list(instances), all=instances, formatter=chat_template(instances[0]))
 
     def _close_sync(self) -> None:
         self._executor.shutdown(wait=True)
@@ -342,7 +342,7 @@ def resolve_model_path(configured: str | None) -> Path:
     raise ModelUnavailable(NOT_INSTALLED, request_accepted=False)
 
 
-def _formatter(llama: Any) -> Callable[[list[dict[str, str]]], tuple[str, bool]] | None:
+def chat_template(llama: Any) -> Callable[[list[dict[str, str]]], tuple[str, bool]] | None:
     """The model's own chat template, as ``create_chat_completion`` applies it."""
     template = getattr(llama, "metadata", {}).get("tokenizer.chat_template")
     if not template:
