@@ -1,8 +1,8 @@
 """Answer quality, end to end: ``make eval`` (``python -m benchmarks.eval``).
 
 Every set of ``tests/quality/sets.py`` (the thermostat maker, a bakery, a city library, a bike
-shop written later as a check on the answerability rules) is
-ingested into a real app, and every question is asked through the public API
+shop and a vet clinic written later as checks on the answerability rules) is ingested into
+a real app, and every question is asked through the public API
 (``POST /api/public/chat``, over ``httpx.ASGITransport``), once per provider:
 
 - ``local``: SmolLM2-135M through llama.cpp, the default when no key is set;
