@@ -47,6 +47,7 @@ import httpx
 
 from sitechat.api.app import create_app
 from sitechat.config import Settings
+from sitechat.domain import ChatbotConfig
 from sitechat.llm.base import ContextPassage
 from sitechat.llm.extractive import select_sentences
 from tests.quality.sets import SET_DIRS, QualitySet, Question, load
@@ -173,18 +174,23 @@ def provider_settings(
         yield Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-async def run_set(client: httpx.AsyncClient, services: Any, qset: QualitySet) -> list[Asked]:
+async def ingest(services: Any, qset: QualitySet) -> ChatbotConfig:
+    """The set's chatbot (its id is the set's name) with every document ingested."""
     org = await services.store.create_org(f"{qset.name} owner")
-    config = await services.store.create_chatbot(
+    config: ChatbotConfig = await services.store.create_chatbot(
         org.id, name=qset.name.title(), chatbot_id=qset.name, allowed_origins=(qset.site,)
     )
-    corpus = ""
-    url_of: dict[str, str] = {}
     for doc in qset.documents:
-        url = doc.url(qset.name)
-        url_of[url] = doc.stem
-        await services.ingestor.ingest_bytes(qset.name, doc.data, filename=doc.filename, url=url)
-        corpus += doc.data.decode("utf-8", "replace")
+        await services.ingestor.ingest_bytes(
+            qset.name, doc.data, filename=doc.filename, url=doc.url(qset.name)
+        )
+    return config
+
+
+async def run_set(client: httpx.AsyncClient, services: Any, qset: QualitySet) -> list[Asked]:
+    config = await ingest(services, qset)
+    corpus = "".join(doc.data.decode("utf-8", "replace") for doc in qset.documents)
+    url_of = {doc.url(qset.name): doc.stem for doc in qset.documents}
     asked = []
     for question in qset.questions:
         asked.append(await ask(client, services, qset, question, config.greeting, url_of, corpus))

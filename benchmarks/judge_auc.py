@@ -6,7 +6,7 @@ The offline measurement behind the answer judge's choice (``docs/context-quality
    over the public API, as in ``make eval``; the questions the words find unanswerable are
    recorded with the passages the answer check would have been given.
 2. A GGUF model (llama.cpp, in this process) is asked the answer check's own prompt
-   (``chat.answer_check._request``) for each of them, and scored by
+   (``chat.answer_check.check_request``) for each of them, and scored by
    log P(yes) - log P(no) of its first token.
 3. Printed: how many of each kind were asked, the AUC of the score (in-scope questions
    against near misses), and what the model's own decision (yes over no) rescues and lets
@@ -31,12 +31,12 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.eval import provider_settings
+from benchmarks.eval import ingest, provider_settings
 from sitechat.api.app import create_app
 from sitechat.chat.answer_check import check_request
 from sitechat.domain import ChatbotConfig
 from sitechat.llm.base import ChatModel, Usage
-from sitechat.llm.local_model import chat_template
+from sitechat.llm.local_model import chat_template, messages_as_dicts
 from sitechat.retrieval.base import ScoredChunk
 from tests.quality.sets import SET_DIRS, QualitySet, load
 
@@ -72,7 +72,7 @@ async def collect(
     sets: Sequence[QualitySet], embedding: str
 ) -> list[tuple[str, str, ChatbotConfig, str, list[ScoredChunk]]]:
     """(set, kind, config, question, passages) for each question the words turn away."""
-    found = []
+    found: list[tuple[str, str, ChatbotConfig, str, list[ScoredChunk]]] = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         provider_settings("extractive", Path(tmp), embedding) as settings,
@@ -87,14 +87,7 @@ async def collect(
                 transport=transport, base_url="http://sitechat.test", timeout=300
             ) as client:
                 for qset in sets:
-                    org = await services.store.create_org(f"{qset.name} owner")
-                    await services.store.create_chatbot(
-                        org.id, name=qset.name.title(), chatbot_id=qset.name
-                    )
-                    for doc in qset.documents:
-                        await services.ingestor.ingest_bytes(
-                            qset.name, doc.data, filename=doc.filename, url=doc.url(qset.name)
-                        )
+                    await ingest(services, qset)
                     for question in qset.questions:
                         before = len(recorder.asked)
                         response = await client.post(
@@ -184,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for set_name, kind, config, question, results in found:
         used = results[: args.passages]
         request = check_request(config, question, used, None)
-        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages = messages_as_dicts(request.messages)
         started = time.perf_counter()
         entry = Judged(set_name, kind, question, [r.chunk.title for r in used])
         entry.score = round(score(llama, render, messages), 3)
