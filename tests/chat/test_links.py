@@ -11,6 +11,7 @@ import pytest
 
 from sitechat.chat.links import MAX_LINK_TEXT, MAX_URL, LinkGuard, LinkPolicy
 from sitechat.llm.base import ContextPassage
+from tests.support.chunks import split
 
 PASSAGES = [
     ContextPassage(1, "Returns", "Print the label from https://labels.example/print.", url=None),
@@ -27,18 +28,6 @@ def guarded(chunks: Iterable[str], policy: LinkPolicy = POLICY) -> tuple[list[st
     released = [guard.feed(chunk) for chunk in chunks]
     released.append(guard.flush())
     return released, "".join(released)
-
-
-def split(text: str, sizes: Iterable[int]) -> list[str]:
-    chunks, i = [], 0
-    for size in sizes:
-        if i >= len(text):
-            break
-        chunks.append(text[i : i + size])
-        i += size
-    if i < len(text):
-        chunks.append(text[i:])
-    return chunks
 
 
 def clean(text: str, policy: LinkPolicy = POLICY) -> str:

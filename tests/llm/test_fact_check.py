@@ -63,6 +63,22 @@ def test_numbers_and_links_must_be_in_the_source() -> None:
     assert not holds("See https://invented.example/faq.", source)
 
 
+async def test_an_invented_code_block_ends_the_generated_part() -> None:
+    texts, _ = await answer(["We refund you.\n```", "py\nrefund(order, days=14)\n```\nDone."])
+    joined = "".join(texts)
+    assert joined.startswith("We refund you.\n")
+    assert "refund(order" not in joined and "Done" not in joined
+    assert "within 14 days" in joined  # the quote stands in for what was cut
+
+
+def test_code_spans_must_be_in_the_source() -> None:
+    source = "Call `SitechatWidget.send(text)` to ask. Install with pip install  sitechat."
+    assert holds("Use `SitechatWidget.send(text)`.", source)
+    assert holds("Run `pip install sitechat` first.", source)  # spaces aside
+    assert not holds("Use the `send_to` method of `SitechatWidget`.", source)
+    assert not holds("Run ``pip install sitechat-pro``.", source)
+
+
 def test_facts_are_the_extractive_answers_numbers_and_terms() -> None:
     quote = "We refund the purchase price within 14 days after the parcel arrives. [1]"
     assert has_facts("You are refunded within 14 days of the parcel's arrival.", quote, QUESTION)

@@ -66,6 +66,7 @@ from sitechat.chat.turn import (
     usage_dict,
     with_side_calls,
 )
+from sitechat.code_guard import CodeGuard
 from sitechat.domain import SESSION_ID_PATTERN
 from sitechat.errors import (
     AnswerAbandoned,
@@ -369,7 +370,9 @@ class ChatService:
         )
         usage: Usage | None = None
         guard = RepetitionGuard()
-        # Links to anything but the sources and the chatbot's own sites lose their target.
+        # Code must be quoted from the passages, and links to anything but the sources and the
+        # chatbot's own sites lose their target.
+        code = CodeGuard("\n".join([message, *(p.text for p in prompt.passages)]))
         links = LinkGuard(LinkPolicy.of(config.allowed_origins, prompt.passages))
         stopped_looping = False
         # From here the request may reach the model, and its prompt is paid for whatever
@@ -403,7 +406,7 @@ class ChatService:
                         metrics.MODEL_FIRST_TOKEN.labels(model.name).observe(
                             first_token_at - called_at
                         )
-                    if shown := links.feed(item.text):
+                    if shown := links.feed(code.feed(item.text)):
                         progress.parts.append(shown)
                         yield TokenEvent(shown)
                     if turn.stop.requested:
@@ -417,9 +420,9 @@ class ChatService:
                 else:
                     usage = progress.usage = item
         except Exception:
-            # What the link guard holds goes out before the error: the partial answer
-            # stored is exactly what was streamed.
-            if held := links.flush():
+            # What the guards hold goes out before the error: the partial answer stored is
+            # exactly what was streamed.
+            if held := links.feed(code.flush()) + links.flush():
                 progress.parts.append(held)
                 yield TokenEvent(held)
             raise
@@ -427,7 +430,7 @@ class ChatService:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()
 
-        if held := links.flush():  # the answer ended, looped or was stopped
+        if held := links.feed(code.flush()) + links.flush():  # ended, looped or stopped
             progress.parts.append(held)
             yield TokenEvent(held)
         if turn.stop.requested:

@@ -4,9 +4,11 @@ SmolLM2-135M, the no-key default, paraphrases its passages and loses or changes 
 (a price, a duration, a name): on the quality sets its answers held the expected fact less
 often than the extractive quote of the same passages. ``keep_facts`` wraps its stream:
 
-1. Text is passed on a sentence at a time. A sentence goes out only when every number and
-   every URL in it is written in the passages or the question; the first one that is not
-   ends the generated part (what the model writes after it is dropped).
+1. Text is passed on a sentence at a time. A sentence goes out only when every number,
+   every URL and every code span (`` `send_to()` ``) in it is written in the passages or the
+   question; the first one that is not ends the generated part (what the model writes after
+   it is dropped). A fenced code block goes out whole when every line is quoted from them
+   (``sitechat.code_guard``); an invented one ends the generated part the same way.
 2. When the answer ends, the extractive answer (``llm.extractive``: the sentences of the
    passages that best match the question) says what the facts are. If the generated part
    lacks them, the extractive answer is added after it, or is the whole answer when nothing
@@ -24,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
 
+from sitechat.code_guard import CodeGuard
 from sitechat.llm.base import GenerationRequest, StreamItem, TextDelta
 from sitechat.llm.extractive import NOT_COVERED, compose_answer
 from sitechat.text import terms
@@ -38,6 +41,8 @@ _NEGATION = re.compile(
     r"\b(?:no|not|never|none|nothing|nobody|cannot|without)\b|n['\u2019]t\b", re.IGNORECASE
 )
 _URL = re.compile(r"https?://[^\s)\]>\"']+")
+# A code span, as the widget's Markdown reads one (``widget/src/markdown.js``).
+_CODE_SPAN = re.compile(r"(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)")
 # Share of the extractive answer's own terms a generated answer must contain.
 TERM_SHARE = 0.5
 
@@ -49,10 +54,20 @@ def _numbers(text: str, pattern: re.Pattern[str] = _NUMBER) -> set[str]:
 
 
 def holds(sentence: str, source: str) -> bool:
-    """Whether every number and URL of ``sentence`` is written in ``source``."""
+    """Whether every number, URL and code span of ``sentence`` is written in ``source`` (a
+    code span's spaces aside)."""
     if any(url.rstrip(".,;:") not in source for url in _URL.findall(sentence)):
         return False
+    spans = [_squeeze(m.group(2)) for m in _CODE_SPAN.finditer(sentence)]
+    if spans:
+        squeezed = _squeeze(source)
+        if any(span not in squeezed for span in spans):
+            return False
     return _numbers(_URL.sub(" ", sentence)) <= _numbers(source)
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
 
 
 def _says_no(text: str) -> bool:
@@ -77,12 +92,16 @@ async def keep_facts(
     items: AsyncIterator[StreamItem], request: GenerationRequest
 ) -> AsyncGenerator[StreamItem, None]:
     source = request.question + "\n" + "\n".join(p.text for p in request.passages)
+    code = CodeGuard(source)
     pending = ""
     shown: list[str] = []
     held = True  # every sentence so far was backed by the passages
     async for item in items:
         if not isinstance(item, TextDelta):
             # The usage: the model's own tokens (the quote added below costs nothing).
+            if held:
+                pending += code.flush()
+                held = not code.removed
             if held and pending.strip():
                 if holds(pending, source):
                     shown.append(pending)
@@ -94,7 +113,7 @@ async def keep_facts(
             return
         if not held:
             continue
-        pending += item.text
+        pending += code.feed(item.text)
         *done, pending = _split(pending)
         for sentence in done:
             if not holds(sentence, source):
@@ -102,7 +121,12 @@ async def keep_facts(
                 break
             shown.append(sentence)
             yield TextDelta(sentence)
+        if code.removed:  # an invented code block: the generated part ends before it
+            held = False
     # The stream ended without usage: finish all the same.
+    if held:
+        pending += code.flush()
+        held = not code.removed
     if held and pending.strip() and holds(pending, source):
         shown.append(pending)
         yield TextDelta(pending)
