@@ -133,3 +133,43 @@ async def test_ends_with_estimated_usage() -> None:
 def test_question_terms_are_normalised() -> None:
     assert terms("What are your OPENING hours?") == {"open", "hour"}
     assert stem("closes") == stem("closed") == stem("closing") == stem("close")
+
+
+GUIDE = ContextPassage(
+    number=1,
+    title="Embedding",
+    text=(
+        "To embed the widget on a website, paste one script tag into your page, just before\n"
+        "the closing `</body>` tag:\n\n"
+        "```html\n"
+        '<script src="https://host.example/widget.js" data-id="shop" async></script>\n'
+        "```\n\n"
+        "Replace `shop` with\n"
+        "the id of your chatbot.\n"
+        "- It loads without blocking.\n"
+        "Nothing else is needed."
+    ),
+)
+
+
+def test_prose_wrapped_at_a_fixed_width_is_one_sentence() -> None:
+    answer = compose_answer("Which id replaces shop?", (GUIDE,), 400)
+    assert "Replace `shop` with the id of your chatbot. [1]" in answer
+    # A line break before a list item or a capital still ends a sentence.
+    assert "- It loads" not in compose_answer("What is the id of my chatbot?", (GUIDE,), 400)
+
+
+def test_a_sentence_introducing_a_code_block_brings_it_whole() -> None:
+    answer = compose_answer("How do I embed the widget?", (GUIDE,), 400)
+    assert answer.startswith(
+        "To embed the widget on a website, paste one script tag into your page, just before "
+        "the closing `</body>` tag: [1]\n```html\n"
+        '<script src="https://host.example/widget.js" data-id="shop" async></script>\n```'
+    )
+    # Not when the block would not fit the answer's budget.
+    assert "```" not in compose_answer("How do I embed the widget?", (GUIDE,), 45)
+
+
+async def test_a_quoted_code_block_streams_with_its_lines() -> None:
+    words, _ = await answer("How do I embed the widget?", (GUIDE,))
+    assert "\n```html\n<script " in "".join(words)

@@ -6,11 +6,14 @@ fail. Deterministic: the same question and passages give the same answer, word f
 The answer is the few sentences of the passages that share the most (rarity-weighted) terms
 with the question, each followed by the citation marker of its passage, e.g. ``... [2]``.
 Ties go to the earlier passage, then the earlier sentence. Chosen sentences are told in
-document order so that sentences from one passage read as they were written.
+document order so that sentences from one passage read as they were written. A fenced code
+block is one unit, quoted whole with its lines; a chosen sentence that introduces one ("paste
+this tag before </body>:") brings it along.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import AsyncGenerator, Iterable, Sequence
@@ -37,8 +40,19 @@ RELATIVE_CUTOFF = 0.5
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # Sentence ends: . ! ? then space and a capital, digit or opening quote/bracket (so "9 a.m. on"
-# stays whole), or a line break (lists and headings).
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÀ-ÖØ-Þ0-9\"'\u201c\u2018(\[])|\s*\n+\s*")
+# stays whole), a blank line, or a line break (lists and headings) unless the next line goes
+# on in lower case: prose wrapped at a fixed width ("paste one script tag into your page, just
+# before\nthe closing </body> tag") is one sentence.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])\s+(?=[A-ZÀ-ÖØ-Þ0-9\"'\u201c\u2018(\[])"
+    r"|\s*\n[ \t]*\n\s*"
+    r"|\s*\n[ \t]*+(?![a-zß-öø-ÿ])"
+)
+_WRAP = re.compile(r"[ \t]*\n[ \t]*")
+_CODE_BLOCK = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?^ {0,3}\1[ \t]*$", re.M | re.S)
+# A code block is quoted with a sentence that introduces it when it takes at most this many
+# tokens.
+MAX_CODE_TOKENS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +62,7 @@ class _Sentence:
     number: int  # the passage's citation number
     text: str
     terms: frozenset[str]
+    code: bool = False  # a fenced code block, quoted whole
 
 
 class ExtractiveModel:
@@ -79,7 +94,14 @@ def compose_answer(question: str, passages: Sequence[ContextPassage], max_tokens
     chosen = select_sentences(question, passages, max_tokens)
     if not chosen:
         return NOT_COVERED
-    return " ".join(f"{s.text} [{s.number}]" for s in chosen)
+    parts: list[str] = []
+    for s in chosen:
+        if s.code:  # on lines of its own, after the citation of the sentence before it
+            parts.append(f"\n{s.text}\n")
+        else:
+            space = " " if parts and not parts[-1].endswith("\n") else ""
+            parts.append(f"{space}{s.text} [{s.number}]")
+    return "".join(parts).strip()
 
 
 def select_sentences(
@@ -116,14 +138,46 @@ def select_sentences(
         if budget <= 0:
             break
     chosen.sort(key=lambda s: (s.passage_index, s.sentence_index))
-    return chosen
+    return _with_code(chosen, sentences, budget)
+
+
+def _with_code(chosen: list[_Sentence], sentences: list[_Sentence], budget: int) -> list[_Sentence]:
+    """``chosen``, each sentence ending in a colon followed by the code block right after it
+    in its passage (when the block fits in ``budget`` and ``MAX_CODE_TOKENS``)."""
+    following = {
+        (a.passage_index, a.sentence_index): b
+        for a, b in itertools.pairwise(sentences)
+        if b.code and b.passage_index == a.passage_index
+    }
+    out: list[_Sentence] = []
+    for sentence in chosen:
+        out.append(sentence)
+        block = following.get((sentence.passage_index, sentence.sentence_index))
+        if block is None or sentence.code or not sentence.text.endswith(":"):
+            continue
+        cost = count_tokens(block.text)
+        if cost <= min(budget, MAX_CODE_TOKENS) and block not in chosen:
+            out.append(block)
+            budget -= cost
+    return out
 
 
 def _sentences(passages: Sequence[ContextPassage]) -> Iterable[_Sentence]:
     for p_index, passage in enumerate(passages):
-        parts = (part.strip() for part in _SENTENCE_END.split(passage.text))
-        for s_index, text in enumerate(part for part in parts if part):
-            yield _Sentence(p_index, s_index, passage.number, text, terms(text))
+        units: list[tuple[str, bool]] = []
+        start = 0
+        for block in _CODE_BLOCK.finditer(passage.text):
+            units += [(part, False) for part in _prose(passage.text[start : block.start()])]
+            units.append((block.group(0).strip("\n"), True))
+            start = block.end()
+        units += [(part, False) for part in _prose(passage.text[start:])]
+        for s_index, (text, code) in enumerate(units):
+            yield _Sentence(p_index, s_index, passage.number, text, terms(text), code)
+
+
+def _prose(text: str) -> list[str]:
+    parts = (_WRAP.sub(" ", part.strip()) for part in _SENTENCE_END.split(text))
+    return [part for part in parts if part]
 
 
 def _prompt_tokens(messages: Sequence[ChatMessage]) -> int:
