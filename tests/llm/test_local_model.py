@@ -13,7 +13,7 @@ import pytest
 
 from sitechat.config import Settings
 from sitechat.llm.base import ChatMessage, GenerationRequest, TextDelta, Usage
-from sitechat.llm.local_model import LocalLlamaModel
+from sitechat.llm.local_model import FirstWord, LocalLlamaModel
 from sitechat.llm.registry import ModelRegistry
 
 # Without the ``local`` extra a developer may skip these; CI never does: there a missing
@@ -74,6 +74,48 @@ async def test_answers_a_grounded_question_with_the_real_model(model: LocalLlama
     assert usages[0].source == "provider"
     assert usages[0].prompt_tokens > 20
     assert usages[0].completion_tokens > 0
+
+
+async def test_choices_make_the_first_word_one_of_them(model: LocalLlamaModel) -> None:
+    """Asked a question whose most likely reply is no word of ``choices``, the real model
+    still starts with one of them: the one its spellings make most probable."""
+    request = GenerationRequest(
+        messages=[ChatMessage("user", "Write a haiku about the sea.")],
+        question="haiku",
+        temperature=0.0,
+        max_tokens=3,
+        choices=("yes", "no"),
+    )
+    with anyio.fail_after(120):
+        texts = [i.text async for i in model.stream(request) if isinstance(i, TextDelta)]
+    assert "".join(texts).strip().lower().startswith(("yes", "no")), texts
+
+
+class _Vocabulary:
+    """Tokenizes each spelling of yes and no to a token of its own."""
+
+    ids = {"yes": 1, "Yes": 2, "YES": 3, " yes": 4, " Yes": 5, " YES": 6}
+    ids |= {"no": 7, "No": 8, "NO": 9, " no": 10, " No": 11, " NO": 12}
+
+    def tokenize(self, text: bytes, add_bos: bool, special: bool) -> list[int]:
+        return [self.ids[text.decode()]]
+
+
+def test_first_word_goes_by_the_mass_of_every_spelling_not_the_likeliest_token() -> None:
+    import numpy as np
+
+    probabilities = np.full(16, 0.01)
+    probabilities[8] = 0.40  # "No": the single likeliest token
+    probabilities[1], probabilities[2], probabilities[4] = 0.20, 0.15, 0.10  # yes, Yes, " yes"
+    scores = np.log(probabilities).astype(np.single)
+    first = FirstWord(_Vocabulary(), ("yes", "no"))
+    forced = first(np.array([0]), scores.copy())
+    assert int(np.argmax(forced)) == 1  # "yes", its likeliest spelling
+    assert np.isinf(forced[8]) and np.isfinite(forced).sum() == 1
+    # Later tokens are the model's own.
+    assert np.array_equal(first(np.array([0, 1]), scores), scores)
+    probabilities[8] = 0.60
+    assert int(np.argmax(FirstWord(_Vocabulary(), ("yes", "no"))(None, np.log(probabilities)))) == 8
 
 
 @pytest.mark.parametrize("how", ["aclose", "cancel"])

@@ -138,6 +138,7 @@ def check_request(
         model=model,
         temperature=0.0,
         max_tokens=3,
+        choices=("yes", "no"),
     )
 
 

@@ -47,6 +47,10 @@ class GenerationRequest:
     # must estimate its usage takes it instead of counting ``messages`` again, and need not
     # keep them once the request is sent.
     prompt_tokens: int | None = None
+    # The reply's first word must be one of these (lower case): a model that can weigh them
+    # picks the one its probability favours over all its spellings ("yes", "Yes", " yes"),
+    # rather than its single most likely token. Others read them as part of the prompt only.
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,6 +284,12 @@ class _Generation:
 
     def _run(self) -> _Outcome:
         prompt_tokens = self._count_prompt()
+        choices = self.request.choices
+        processor = None
+        if choices:
+            from llama_cpp import LogitsProcessorList
+
+            processor = LogitsProcessorList([FirstWord(self.llama, choices)])
         chunks = self.llama.create_chat_completion(
             messages=self.messages,
             stream=True,
@@ -291,6 +297,7 @@ class _Generation:
             temperature=self.request.temperature,
             # Small models fall into loops without it; 1.1 is llama.cpp's own CLI default.
             repeat_penalty=REPEAT_PENALTY,
+            logits_processor=processor,
         )
         parts: list[str] = []
         try:
@@ -322,6 +329,41 @@ class _Generation:
             ids = self.llama.tokenize(prompt.encode(), add_bos=not added_special, special=True)
             return len(ids)
         return sum(len(self.llama.tokenize(m["content"].encode())) for m in self.messages)
+
+
+class FirstWord:
+    """A llama.cpp logits processor for ``GenerationRequest.choices``: the first token is the
+    most likely spelling of the choice whose spellings ("yes", "Yes", " yes", " Yes", "YES"),
+    together, are the most probable. Greedy decoding takes the single most likely token, so a
+    model that spreads its "yes" over two spellings says "No" at 45% against 30% + 25%: the
+    answer judge's verdict on a borderline question then hangs on how the model capitalises
+    (``docs/context-quality.md``). Later tokens are left alone."""
+
+    def __init__(self, llama: Any, choices: Sequence[str]) -> None:
+        self._spellings = [_first_tokens(llama, choice) for choice in choices]
+        self._done = False
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self._done:
+            return scores
+        self._done = True
+        import numpy as np
+
+        logits = np.asarray(scores, dtype=np.float64)
+        top = logits.max()
+        weights = np.exp(logits - top)  # unnormalised: only the comparison matters
+        mass = [sum(float(weights[i]) for i in ids) for ids in self._spellings]
+        best = self._spellings[max(range(len(mass)), key=mass.__getitem__)]
+        token = max(best, key=lambda i: logits[i])
+        forced = np.full_like(scores, -np.inf)
+        forced[token] = scores[token]
+        return forced
+
+
+def _first_tokens(llama: Any, word: str) -> set[int]:
+    spellings = {word, word.capitalize(), word.upper()}
+    spellings |= {" " + s for s in spellings}
+    return {llama.tokenize(s.encode(), add_bos=False, special=False)[0] for s in spellings}
 
 
 def resolve_model_path(configured: str | None) -> Path:
