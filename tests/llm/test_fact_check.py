@@ -71,6 +71,25 @@ async def test_an_invented_code_block_ends_the_generated_part() -> None:
     assert "within 14 days" in joined  # the quote stands in for what was cut
 
 
+async def test_a_looping_answer_is_stopped_and_completed_with_the_quote() -> None:
+    loop = "Refunds are handled by our friendly team. "
+    taken: list[str] = []
+
+    async def looping() -> AsyncIterator[StreamItem]:
+        for token in ["You get a refund. ", *[loop] * 50]:
+            taken.append(token)
+            yield TextDelta(token)
+        yield Usage(prompt_tokens=10, completion_tokens=51)
+
+    request = GenerationRequest(messages=[], question=QUESTION, passages=PASSAGES)
+    items = [item async for item in keep_facts(looping(), request)]
+    joined = "".join(i.text for i in items if isinstance(i, TextDelta))
+    assert joined.count("friendly team") == 1
+    assert "within 14 days" in joined  # the quote, which a stopped stream used to lose
+    assert len(taken) < 5  # the model was not read to its end
+    assert not any(isinstance(i, Usage) for i in items)  # unknown: the caller estimates it
+
+
 def test_code_spans_must_be_in_the_source() -> None:
     source = "Call `SitechatWidget.send(text)` to ask. Install with pip install  sitechat."
     assert holds("Use `SitechatWidget.send(text)`.", source)
@@ -86,6 +105,17 @@ def test_facts_are_the_extractive_answers_numbers_and_terms() -> None:
     wordy = "Parcels must arrive before the purchase price is refunded. [1]"
     assert has_facts("The purchase price is refunded once parcels arrive.", wordy, QUESTION)
     assert not has_facts("It is refunded.", wordy, QUESTION)
+
+
+def test_list_numbers_are_no_figures_and_a_negation_is_no_term() -> None:
+    late = "If a booster is more than 3 months late, the course restarts. [1]"
+    listed = "No problem.\n\n1. Call us.\n2. Check the date.\n3. Come in soon."
+    assert not has_facts(listed, late, "My dog's booster is late, is that a problem?")
+    assert holds("2. Check the date.", "Check the date.")
+    adapter = "Without a C-wire, install the Lumen Power Adapter. [2]"
+    cwire = "Do I need a C-wire to install it?"
+    assert not has_facts("You cannot install the Lumen without a C-wire: power.", adapter, cwire)
+    assert has_facts("Without a C-wire, fit the Lumen Power Adapter.", adapter, cwire)
 
 
 def test_every_figure_must_be_there_and_names_with_digits_are_not_figures() -> None:

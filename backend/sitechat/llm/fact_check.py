@@ -14,9 +14,13 @@ often than the extractive quote of the same passages. ``keep_facts`` wraps its s
    lacks them, the extractive answer is added after it, or is the whole answer when nothing
    generated held. So an answer keeps the fact whenever the extractive one has it. It lacks
    them when it misses one of the extractive answer's figures (numbers standing on their
-   own: "14 days", "6.50"; not a model name like "T3"), or, when there are none, half of its
-   terms that are not the question's; or when one says no ("not", "never", "without") and
-   the other does not ("Yes, there are fees" against "We do not charge late fees").
+   own: "14 days", "6.50"; not a model name like "T3", nor a list item's number), or, when
+   there are none, more than a quarter of its terms that are not the question's (negations
+   aside); or when one says no ("not", "never", "without") and the other does not ("Yes,
+   there are fees" against "We do not charge late fees").
+3. A sentence of some length said a second time means the model is looping: the generated
+   part ends there, the model is stopped, and the quote completes the answer as in 2. (The
+   pipeline's own repetition guard would stop the stream too, but before the quote.)
 
 The price is latency: a sentence is shown when it is complete, not word by word.
 """
@@ -40,17 +44,25 @@ _FIGURE = re.compile(r"(?<![^\W\d_])\d+(?:[.,]\d+)*(?![^\W\d_])")
 _NEGATION = re.compile(
     r"\b(?:no|not|never|none|nothing|nobody|cannot|without)\b|n['\u2019]t\b", re.IGNORECASE
 )
+# A list item's number ("2. Bring them in") is no figure.
+_LIST_MARKER = re.compile(r"^[ \t]*\d+[.)](?=\s)", re.MULTILINE)
 _URL = re.compile(r"https?://[^\s)\]>\"']+")
 # A code span, as the widget's Markdown reads one (``widget/src/markdown.js``).
 _CODE_SPAN = re.compile(r"(`+)([^`]|[^`][\s\S]*?[^`])\1(?!`)")
-# Share of the extractive answer's own terms a generated answer must contain.
-TERM_SHARE = 0.5
+# Share of the extractive answer's own terms a generated answer must contain: three quarters,
+# so a paraphrase may drop a word like "must". At half, "You cannot install the T3 without a
+# C-wire, which supplies power" passed for "Without a C-wire, install the Lumen Power Adapter"
+# (two of lumen, power, adapter), and the quote that holds the answer was left out.
+TERM_SHARE = 0.75
+# A sentence this long said twice: the model is looping (as ``chat.guard`` sees it).
+MIN_REPEATED_CHARS = 24
 
 
 def _numbers(text: str, pattern: re.Pattern[str] = _NUMBER) -> set[str]:
     """The numbers of ``text`` outside its citations, "6,50" written "6.50"; ``_FIGURE`` for
     only those standing on their own."""
-    return {n.replace(",", ".").rstrip(".") for n in pattern.findall(_CITATION.sub(" ", text))}
+    text = _LIST_MARKER.sub(" ", _CITATION.sub(" ", text))
+    return {n.replace(",", ".").rstrip(".") for n in pattern.findall(text)}
 
 
 def holds(sentence: str, source: str) -> bool:
@@ -76,13 +88,14 @@ def _says_no(text: str) -> bool:
 
 def has_facts(answer: str, extractive: str, question: str) -> bool:
     """Whether ``answer`` carries what the extractive answer says beyond the question: all
-    its figures (or, without figures, half of its own terms), and the same yes or no."""
+    its figures (or, without figures, three quarters of its own terms), and the same yes or no."""
     if _says_no(answer) != _says_no(extractive):
         return False
     figures = _numbers(extractive, _FIGURE) - _numbers(question, _FIGURE)
     if figures:  # the figures are the facts
         return figures <= _numbers(answer, _FIGURE)
-    own = terms(_CITATION.sub(" ", extractive)) - terms(question)
+    # Negations are the yes or no above, not content.
+    own = {t for t in terms(_CITATION.sub(" ", extractive)) - terms(question) if not _says_no(t)}
     if not own:
         return True
     return len(own & terms(answer)) >= TERM_SHARE * len(own)
@@ -95,6 +108,7 @@ async def keep_facts(
     code = CodeGuard(source)
     pending = ""
     shown: list[str] = []
+    seen: set[str] = set()
     held = True  # every sentence so far was backed by the passages
     async for item in items:
         if not isinstance(item, TextDelta):
@@ -115,14 +129,25 @@ async def keep_facts(
             continue
         pending += code.feed(item.text)
         *done, pending = _split(pending)
+        looping = False
         for sentence in done:
-            if not holds(sentence, source):
+            key = " ".join(sentence.lower().split())
+            looping = len(key) >= MIN_REPEATED_CHARS and key in seen
+            if looping or not holds(sentence, source):
                 held = False
                 break
+            seen.add(key)
             shown.append(sentence)
             yield TextDelta(sentence)
         if code.removed:  # an invented code block: the generated part ends before it
             held = False
+        if looping:
+            # The model repeats itself: stop it now (the caller closing this stream stops
+            # its thread) and finish with the quote. Its usage is unknown: the caller
+            # estimates it.
+            async for extra in _complete(shown, request):
+                yield extra
+            return
     # The stream ended without usage: finish all the same.
     if held:
         pending += code.flush()
