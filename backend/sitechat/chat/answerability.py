@@ -8,8 +8,10 @@ So the decision looks at the words the passages do *not* cover:
 1. A greeting ("hi", "good morning") is answered with the chatbot's greeting, without search.
 2. The question's *distinctive* terms are its content terms less ``GENERIC_WORDS``: common
    verbs, adjectives and adverbs ("much", "keep", "happen", "different") that say how a
-   question is asked, not what about. A question with none ("How are you today?") is small
-   talk: the fallback (unless it follows up on the conversation: "and what about it?").
+   question is asked, not what about, and less the figures the visitor gives of their own
+   case ("my 15-year-old", "after 45 days"), which passages answer with figures of their own.
+   A question with none ("How are you today?") is small talk: the fallback (unless it
+   follows up on the conversation: "and what about it?").
 3. A distinctive term no retrieved passage contains (allowing for light stemming: a shared
    prefix of five letters, words the passages hyphenate or split, "wifi"/"Wi-Fi", and the
    Snowball stems of the BM25 index itself, "save"/"savings", "fries"/"fried") is
@@ -106,6 +108,8 @@ _GENERIC = """
     way well went were whatever whenever whether while whole why will wish within without
     work worse worst would write wrong yes yet
     won ain aren couldn didn hadn hasn haven shan shouldn wasn weren wouldn
+    began bought brought chose felt forgot gave grew heard held knew known meant met paid ran
+    shown stood thought understood wrote written
 """
 GENERIC_WORDS = frozenset(stem(w) for w in _GENERIC.split())
 
@@ -117,10 +121,17 @@ _GREETING = re.compile(
 
 # What kind of value answers a question, and what such a value looks like in a passage.
 _NUMBER = r"(?:\d+(?:[.,]\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fifteen|twenty|thirty|forty|fifty|sixty|ninety|hundred)"  # noqa: E501
+# A figure the visitor gives ("my 15-year-old", "32 kg", "after 45 days", "at 10pm") is a
+# value of their case, not what the question is about: the passage answers it with its own
+# figures ("ages 4 to 10", "within 30 days"), so it is no distinctive term. Names with a figure
+# in them ("T3", "5G", "3D") are words, and stay.
+_FIGURE = re.compile(rf"^(?:{_NUMBER}|\d+(?:[.,:]\d+)*(?:st|nd|rd|th|am|pm)?)$", re.I)
 _ANSWER_TYPES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (  # a price
         re.compile(
-            r"\bhow much (?:is|are|does|do|will|would)\b|\b(?:cost|price|fee|charge)s?\b", re.I
+            r"\bhow much (?:is|are|does|do|will|would)\b|\b(?:cost|price|fee|charge)s?\b"
+            r"|\b(?:cheap|cheaper|cheapest|expensive)\b",
+            re.I,
         ),
         re.compile(
             rf"(?:[$€£]\s?\d|\b{_NUMBER}\s?(?:euros?|eur|dollars?|usd|cents?|pounds?|gbp)\b|\bfree\b)",
@@ -177,7 +188,7 @@ def question_words(question: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for word in content_words(question):
         term = stem(word)
-        if term not in GENERIC_WORDS:
+        if term not in GENERIC_WORDS and not _FIGURE.match(word):
             found.setdefault(term, word)
     return found
 
